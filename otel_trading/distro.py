@@ -17,6 +17,7 @@ _REPLACED_INSTRUMENTORS = frozenset({"structlog", "logging", "system_metrics"})
 class OtelTradingDistro(BaseDistro):
     def _configure(self, **kwargs):
         settings.apply_defaults()
+        settings.load()  # validate now: bad values are reported and removed before any SDK module reads them
         # Beside another distro's configurator, ours is the one that runs.
         os.environ.setdefault("OTEL_PYTHON_CONFIGURATOR", "otel_trading")
 

@@ -20,7 +20,9 @@ def run(argv: list[str] | None = None) -> int:
     for s in settings_module.SETTINGS:
         value = getattr(effective, s.name)
         source = effective.sources[s.name]
-        if value is None or (source == "default" and s.standard and s.env not in environ):
+        if source == "env" and s.env not in os.environ:
+            source = "default"  # set by apply_defaults() above, not by the user
+        if value is None:
             continue
         shown = "***" if s.secret and value else s.parser.format(value)
         print(f"  {s.env:45} {shown!s:40} ({source})")

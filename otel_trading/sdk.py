@@ -27,14 +27,12 @@ from opentelemetry.sdk._configuration import (
     _import_sampler,
 )
 from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import set_tracer_provider
 
-from otel_trading import lifecycle, resource, settings as settings_module, views
+from otel_trading import export, lifecycle, resource, settings as settings_module, views
 from otel_trading.settings import Settings
 
 _EXPORTER_GROUPS = {
@@ -132,8 +130,9 @@ def _build(settings: Settings, auto_instrumentation_version: str | None) -> Tele
 
     for processor in logs.span_processors(settings):
         telemetry.tracer_provider.add_span_processor(processor)
+    bound_ms = settings.shutdown_timeout * 1000
     for exporter in _exporters("traces", settings):
-        telemetry.tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
+        telemetry.tracer_provider.add_span_processor(export.ReportingBatchSpanProcessor(exporter, shutdown_timeout_millis=bound_ms))
     set_tracer_provider(telemetry.tracer_provider)
 
     views.set_cardinality_limit(settings.cardinality_limit)
@@ -148,7 +147,7 @@ def _build(settings: Settings, auto_instrumentation_version: str | None) -> Tele
 
     telemetry.logger_provider = LoggerProvider(resource=res, shutdown_on_exit=False)
     for exporter in _exporters("logs", settings):
-        telemetry.logger_provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
+        telemetry.logger_provider.add_log_record_processor(export.ReportingBatchLogRecordProcessor(exporter, shutdown_timeout_millis=bound_ms))
     set_logger_provider(telemetry.logger_provider)
 
     logs.install(settings, telemetry.logger_provider)
@@ -163,7 +162,7 @@ def _exporters(signal: str, settings: Settings) -> list:
     for name in _get_exporter_names(signal):
         try:
             _, cls = _import_config_components([name], _EXPORTER_GROUPS[signal])[0]
-            exporters.append(cls(**_exporter_args(cls, signal, settings)))
+            exporters.append(export.faster(cls)(**_exporter_args(cls, signal, settings)))
         except Exception as exc:  # e.g. Prometheus port in use: the app must keep running
             _report(f"{signal} exporter {name!r} could not start ({exc}); {signal} are not exported there")
     return exporters

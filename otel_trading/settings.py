@@ -249,12 +249,25 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("cardinality_limit", "OTEL_TRADING_CARDINALITY_LIMIT", integer(1), 2000, "Most attribute sets kept per metric; the rest fold into one overflow series (`otel.metric.overflow=true`)."),
     # --- lifecycle (lead) ---
     Setting("shutdown_timeout", "OTEL_TRADING_SHUTDOWN_TIMEOUT", number(), 5.0, "Seconds the exit / SIGTERM flush may take at most, even with a hung collector."),
+    # --- export path (PERF) ---
+    Setting("fast_export", "OTEL_TRADING_FAST_EXPORT", BOOLEAN, True, "Encode OTLP/gRPC spans and logs with otel-trading's direct encoder (same bytes as the stock encoder, several times cheaper); `false` = the stock exporter."),
+    Setting("drop_report_interval", "OTEL_TRADING_DROP_REPORT_INTERVAL", number(), 10.0, "Seconds between the warnings that count spans / log records dropped because the export queue was full."),
     # --- tracing helpers and trading metrics (TRADING) ---
     Setting("strict", "OTEL_TRADING_STRICT", BOOLEAN, False, "Raise on bad input to the tracing helpers instead of warning once and carrying on."),
     Setting("order_registry_size", "OTEL_TRADING_ORDER_REGISTRY_SIZE", integer(1), 10000, "Open orders remembered (LRU) so later fills and cancels link to the order's span."),
     Setting("per_symbol_metrics", "OTEL_TRADING_PER_SYMBOL_METRICS", BOOLEAN, False, "Add `trading.symbol` to trading metrics (one series per symbol, capped by OTEL_TRADING_CARDINALITY_LIMIT)."),
     Setting("system_metrics", "OTEL_TRADING_SYSTEM_METRICS", BOOLEAN, False, "Export CPU, memory, GC and thread metrics (upstream system-metrics instrumentation)."),
     # --- logs (LOGS) ---
+    Setting("log_format", "OTEL_TRADING_LOG_FORMAT", choice("auto", "json", "console"), "auto", "Rendered log format: `json` (one JSON object per line), `console` (coloured, for humans) or `auto` (console on a TTY, else json)."),
+    Setting("log_level", "OTEL_TRADING_LOG_LEVEL", choice("debug", "info", "business", "audit", "warning", "error", "critical"), "info", "Lowest level logged by the default structlog setup and exported from stdlib logging (`business`=22 and `audit`=23 sit between info and warning)."),
+    Setting("redact", "OTEL_TRADING_REDACT", BOOLEAN, True, "Mask secret-looking keys and values (passwords, tokens, API keys, card/account numbers, ...) in rendered logs, exported logs and span attributes."),
+    Setting("redact_keys", "OTEL_TRADING_REDACT_KEYS", NAMES, (), "Extra key names to mask, comma-separated; matched as substrings of the key lowercased without `_`, `-`, `.`."),
+    Setting("redact_allow", "OTEL_TRADING_REDACT_ALLOW", NAMES, (), "Key names never masked by key (their values are still scanned), comma-separated."),
+    Setting("redact_hook", "OTEL_TRADING_REDACT_HOOK", Parser(lambda t: (_check(bool(__import__("re").fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*", t.strip()))), t.strip())[1], "`package.module:function`"), "", "Custom redaction `hook(mapping)` run on every log event dict and span attribute dict after the built-in rules; may change it in place."),
+    Setting("log_dir", "OTEL_TRADING_LOG_DIR", TEXT, "logs", "Directory of the per-channel log files (created when needed)."),
+    Setting("log_files", "OTEL_TRADING_LOG_FILES", Parser(lambda t: {k: (_check(v.lower() in ("debug", "info", "business", "audit", "warning", "error", "critical")), v.lower())[1] for k, v in _pairs(t).items()}, "comma-separated channel=level pairs, levels debug|info|business|audit|warning|error|critical", PAIRS.format), {}, "Per-channel JSON-lines files in `OTEL_TRADING_LOG_DIR`, e.g. `trading=info,market_data=warning,audit=audit`; a record goes to a channel named like its logger (or a parent), its `channel` key, or its level. Empty: no files."),
+    Setting("log_file_max_bytes", "OTEL_TRADING_LOG_FILE_MAX_BYTES", integer(1024), 50_000_000, "Size in bytes at which a channel file is rotated."),
+    Setting("log_file_backups", "OTEL_TRADING_LOG_FILE_BACKUPS", integer(0), 10, "Rotated files kept per channel (`audit.log.1` ... `.N`)."),
     # --- sampler and demo (SAMPLER) ---
     Setting("local_dir", "OTEL_TRADING_LOCAL_DIR", TEXT, "otel-trading-data", "Folder the `local` exporters (`OTEL_TRACES_EXPORTER=local`, ...) write JSON-lines files to; `otel-trading traces` reads it."),
 )
@@ -311,10 +324,9 @@ def load(environ: os._Environ | dict | None = None, **overrides: Any) -> Setting
             problems.append(problem)
             _report(problem)
             values[setting.name], sources[setting.name] = setting.default, "default"
-            if setting.standard:
-                environ.pop(setting.env, None)
-                if setting.default is not None:
-                    environ[setting.env] = setting.parser.format(setting.default)
+            environ.pop(setting.env, None)  # reported once; whoever reads the environment next sees the default
+            if setting.standard and setting.default is not None:
+                environ[setting.env] = setting.parser.format(setting.default)
     return Settings(values, sources, problems)
 
 

@@ -30,17 +30,17 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 def otlp_env(receiver: OtlpReceiver, protocol: str = "grpc", **extra: str) -> dict[str, str]:
-    """Env pointing every signal at the loopback receiver, exporting quickly."""
+    """Env pointing every signal at the loopback receiver, exporting quickly; ``extra`` wins."""
     endpoint = receiver.grpc_endpoint if protocol == "grpc" else receiver.http_endpoint
-    return clean_env(
-        OTEL_EXPORTER_OTLP_ENDPOINT=endpoint,
-        OTEL_EXPORTER_OTLP_PROTOCOL=protocol,
-        OTEL_BSP_SCHEDULE_DELAY="100",
-        OTEL_BLRP_SCHEDULE_DELAY="100",
-        OTEL_METRIC_EXPORT_INTERVAL="500",
-        OTEL_SERVICE_NAME="test-bot",
-        **extra,
-    )
+    env = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+        "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
+        "OTEL_BSP_SCHEDULE_DELAY": "100",
+        "OTEL_BLRP_SCHEDULE_DELAY": "100",
+        "OTEL_METRIC_EXPORT_INTERVAL": "500",
+        "OTEL_SERVICE_NAME": "test-bot",
+    }
+    return clean_env(**{**env, **extra})
 
 
 def run_python(code: str, env: dict[str, str], instrumented: bool = True, args=(), timeout: float = 60, **kwargs):
