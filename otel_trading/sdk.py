@@ -32,7 +32,7 @@ from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetr
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import set_tracer_provider
 
-from otel_trading import export, lifecycle, resource, settings as settings_module, views
+from otel_trading import export, lifecycle, logs, metrics, resource, settings as settings_module, views
 from otel_trading.settings import Settings
 
 _EXPORTER_GROUPS = {
@@ -120,21 +120,7 @@ def _build(settings: Settings, auto_instrumentation_version: str | None) -> Tele
     res = resource.build(settings, auto_instrumentation_version)
     telemetry = Telemetry(settings)
 
-    telemetry.tracer_provider = TracerProvider(
-        sampler=_import_sampler(_get_sampler()),
-        resource=res,
-        id_generator=_import_id_generator(_get_id_generator()),
-        shutdown_on_exit=False,
-    )
-    from otel_trading import logs, metrics  # after the providers exist: they look them up
-
-    for processor in logs.span_processors(settings):
-        telemetry.tracer_provider.add_span_processor(processor)
-    bound_ms = settings.shutdown_timeout * 1000
-    for exporter in _exporters("traces", settings):
-        telemetry.tracer_provider.add_span_processor(export.ReportingBatchSpanProcessor(exporter, shutdown_timeout_millis=bound_ms))
-    set_tracer_provider(telemetry.tracer_provider)
-
+    # Metrics first: the batch processors' self-metrics (queue capacity, drops) bind to this provider.
     views.set_cardinality_limit(settings.cardinality_limit)
     readers = [e if isinstance(e, MetricReader) else PeriodicExportingMetricReader(e) for e in _exporters("metrics", settings)]
     telemetry.meter_provider = MeterProvider(
@@ -144,6 +130,19 @@ def _build(settings: Settings, auto_instrumentation_version: str | None) -> Tele
         shutdown_on_exit=False,
     )
     set_meter_provider(telemetry.meter_provider)
+
+    telemetry.tracer_provider = TracerProvider(
+        sampler=_import_sampler(_get_sampler()),
+        resource=res,
+        id_generator=_import_id_generator(_get_id_generator()),
+        shutdown_on_exit=False,
+    )
+    for processor in logs.span_processors(settings):
+        telemetry.tracer_provider.add_span_processor(processor)
+    bound_ms = settings.shutdown_timeout * 1000
+    for exporter in _exporters("traces", settings):
+        telemetry.tracer_provider.add_span_processor(export.ReportingBatchSpanProcessor(exporter, shutdown_timeout_millis=bound_ms))
+    set_tracer_provider(telemetry.tracer_provider)
 
     telemetry.logger_provider = LoggerProvider(resource=res, shutdown_on_exit=False)
     for exporter in _exporters("logs", settings):
