@@ -263,9 +263,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("redact", "OTEL_TRADING_REDACT", BOOLEAN, True, "Mask secret-looking keys and values (passwords, tokens, API keys, card/account numbers, ...) in rendered logs, exported logs and span attributes."),
     Setting("redact_keys", "OTEL_TRADING_REDACT_KEYS", NAMES, (), "Extra key names to mask, comma-separated; matched as substrings of the key lowercased without `_`, `-`, `.`."),
     Setting("redact_allow", "OTEL_TRADING_REDACT_ALLOW", NAMES, (), "Key names never masked by key (their values are still scanned), comma-separated."),
-    Setting("redact_hook", "OTEL_TRADING_REDACT_HOOK", Parser(lambda t: (_check(bool(__import__("re").fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*", t.strip()))), t.strip())[1], "`package.module:function`"), "", "Custom redaction `hook(mapping)` run on every log event dict and span attribute dict after the built-in rules; may change it in place."),
+    Setting("redact_hook", "OTEL_TRADING_REDACT_HOOK", Parser(lambda t: (_check(bool(__import__("re").fullmatch(r"(?:[A-Za-z_][\w.]*:[A-Za-z_][\w.]*)?", t.strip()))), t.strip())[1], "`package.module:function` (or, in `configure()`, a module-level function)", lambda v: v if isinstance(v, str) else f"{v.__module__}:{v.__qualname__}"), "", "Custom redaction `hook(mapping)` run on every log event dict and span attribute dict after the built-in rules; may change it in place."),
     Setting("log_dir", "OTEL_TRADING_LOG_DIR", TEXT, "logs", "Directory of the per-channel log files (created when needed)."),
-    Setting("log_files", "OTEL_TRADING_LOG_FILES", Parser(lambda t: {k: (_check(v.lower() in ("debug", "info", "business", "audit", "warning", "error", "critical")), v.lower())[1] for k, v in _pairs(t).items()}, "comma-separated channel=level pairs, levels debug|info|business|audit|warning|error|critical", PAIRS.format), {}, "Per-channel JSON-lines files in `OTEL_TRADING_LOG_DIR`, e.g. `trading=info,market_data=warning,audit=audit`; a record goes to a channel named like its logger (or a parent), its `channel` key, or its level. Empty: no files."),
+    Setting("log_files", "OTEL_TRADING_LOG_FILES", Parser(lambda t: {k: (_check(v.lower() in ("debug", "info", "business", "audit", "warning", "error", "critical")), v.lower())[1] for k, v in _pairs(t).items()}, "comma-separated channel=level pairs; levels: debug, info, business, audit, warning, error, critical", PAIRS.format), {}, "Per-channel JSON-lines files in `OTEL_TRADING_LOG_DIR`, e.g. `trading=info,market_data=warning,audit=audit`; a record goes to a channel named like its logger (or a parent), its `channel` key, or its level. Empty: no files."),
     Setting("log_file_max_bytes", "OTEL_TRADING_LOG_FILE_MAX_BYTES", integer(1024), 50_000_000, "Size in bytes at which a channel file is rotated."),
     Setting("log_file_backups", "OTEL_TRADING_LOG_FILE_BACKUPS", integer(0), 10, "Rotated files kept per channel (`audit.log.1` ... `.N`)."),
     # --- sampler and demo (SAMPLER) ---
@@ -333,7 +333,7 @@ def load(environ: os._Environ | dict | None = None, **overrides: Any) -> Setting
 def _shown_default(setting: Setting) -> str:
     if setting.default is None:
         return "(the SDK's)"
-    return setting.parser.format(setting.default) if setting.default != "" else "(empty)"
+    return setting.parser.format(setting.default) if setting.default not in ("", (), {}) else "(empty)"
 
 
 def apply_defaults(environ: os._Environ | dict | None = None) -> None:

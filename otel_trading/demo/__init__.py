@@ -1,0 +1,274 @@
+"""``python -m otel_trading.demo`` / ``otel-trading demo``: a simulated trading pipeline.
+
+Runs for ``--duration`` seconds and stops by itself. Telemetry goes wherever
+the process is configured to send it:
+
+* under ``opentelemetry-instrument`` (or after the app called ``configure()``):
+  unchanged, to that configuration;
+* alone, with a collector answering at the OTLP endpoint: OTLP, via ``configure()``;
+* alone, with no collector (or ``--local``): the embedded default, JSON-lines
+  files under ``--dir`` (default ``./otel-trading-demo``) and a report on the
+  terminal at the end: order traces as trees, sampling decisions, metric totals.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+from urllib.parse import urlparse
+
+from otel_trading.localfiles import DEMO_DIR as DEFAULT_DIR
+
+DEFAULT_SAMPLER_ARG = "market_data=0.05"
+
+__all__ = ["main", "parse_args", "collector_reachable"]
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="otel-trading demo",
+        description="Run a simulated trading pipeline (feed -> strategy -> risk -> order -> venue ack/fill -> portfolio) "
+        "instrumented with otel-trading. With no collector reachable it writes telemetry to local files and prints a report.",
+    )
+    parser.add_argument("--duration", type=float, default=5.0, metavar="SECONDS", help="how long to run (default 5)")
+    parser.add_argument("--rate", type=float, default=200.0, metavar="TICKS", help="market data ticks per second (default 200)")
+    parser.add_argument("--seed", type=int, default=42, help="random seed: same seed, same orders and outcomes (default 42)")
+    parser.add_argument("--local", action="store_true", help="write telemetry to local files even if a collector is reachable")
+    parser.add_argument("--dir", default=None, metavar="DIR", help=f"folder for the local files (default ./{DEFAULT_DIR})")
+    parser.add_argument("--traces", type=int, default=3, metavar="N", help="order traces to print in the report (default 3)")
+    parser.add_argument("--verbose", action="store_true", help="print every log line while running (default: warnings and errors)")
+    args = parser.parse_args(list(argv) if argv is not None else None)
+    if args.duration <= 0 or args.rate <= 0:
+        parser.error("--duration and --rate must be positive")
+    return args
+
+
+def _endpoint() -> str:
+    env = os.environ
+    endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    if endpoint:
+        return endpoint
+    protocol = env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or env.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "grpc"
+    return "http://localhost:4318" if protocol.startswith("http") else "http://localhost:4317"
+
+
+def collector_reachable(endpoint: str | None = None, timeout: float = 0.3) -> bool:
+    """True when something accepts a TCP connection at the OTLP endpoint (a quick check, < timeout)."""
+    parsed = urlparse(endpoint or _endpoint())
+    host = parsed.hostname or "localhost"
+    port = parsed.port or (443 if parsed.scheme == "https" else 4317)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _configure_structlog(verbose: bool) -> None:
+    """The demo configures structlog as an app would: console lines, warnings and errors only unless --verbose.
+
+    otel-trading's processor goes in before the app's renderer, so every event is
+    still exported (to the collector or the local files) whatever is printed.
+    """
+    import logging
+
+    import structlog
+
+    renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    quiet = {"debug", "info", "msg", "business", "audit"}
+
+    def render(logger, method_name, event_dict):
+        if not verbose and method_name in quiet:
+            raise structlog.DropEvent
+        return renderer(logger, method_name, event_dict)
+
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="%H:%M:%S.%f", utc=False),
+            render,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+
+
+def _already_configured() -> bool:
+    """True under opentelemetry-instrument or when the app set up an SDK TracerProvider itself."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+
+    return isinstance(trace.get_tracer_provider(), TracerProvider)
+
+
+def _local_exporters_registered() -> bool:
+    from opentelemetry.util._importlib_metadata import entry_points
+
+    return all(
+        any(ep.name == "local" for ep in entry_points(group=f"opentelemetry_{signal}_exporter"))
+        for signal in ("traces", "metrics", "logs")
+    )
+
+
+def _setup(mode: str, folder: Path):
+    """Configure telemetry for a demo run alone; returns the Telemetry handle."""
+    from otel_trading import sdk
+
+    keywords = {}
+    if "OTEL_SERVICE_NAME" not in os.environ:
+        keywords["service_name"] = "trading-demo"
+    if "OTEL_TRACES_SAMPLER" not in os.environ:
+        keywords["traces_sampler"] = "parentbased_trading"
+        keywords["traces_sampler_arg"] = DEFAULT_SAMPLER_ARG
+    if mode == "local":
+        os.environ["OTEL_TRADING_LOCAL_DIR"] = str(folder)
+        keywords.setdefault("metric_export_interval", 1000)
+        registered = _local_exporters_registered()
+        name = "local" if registered else "none"
+        keywords.update(traces_exporter=name, metrics_exporter=name, logs_exporter=name)
+        telemetry = sdk.configure(**keywords)
+        if not registered:  # entry points not installed (running from a checkout): add the exporters by hand
+            from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+            from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+            from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+            from otel_trading.localfiles import LocalLogExporter, LocalMetricExporter, LocalSpanExporter
+
+            if telemetry.tracer_provider is not None:
+                telemetry.tracer_provider.add_span_processor(BatchSpanProcessor(LocalSpanExporter(folder)))
+            if telemetry.meter_provider is not None:
+                telemetry.meter_provider.add_metric_reader(
+                    PeriodicExportingMetricReader(LocalMetricExporter(folder), export_interval_millis=1000)
+                )
+            if telemetry.logger_provider is not None:
+                telemetry.logger_provider.add_log_record_processor(BatchLogRecordProcessor(LocalLogExporter(folder)))
+        return telemetry
+    return sdk.configure(**keywords)
+
+
+class _Minimal:
+    """A stand-in Telemetry handle for ``_minimal_setup``."""
+
+    def __init__(self, *providers):
+        self.providers = providers
+
+    def shutdown(self) -> None:
+        for provider in self.providers:
+            provider.shutdown()
+
+
+def _minimal_setup(folder: Path) -> _Minimal:
+    """Providers with the local exporters and the trading sampler, without otel_trading.sdk."""
+    from opentelemetry import _logs, metrics, trace
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    from otel_trading.localfiles import LocalLogExporter, LocalMetricExporter, LocalSpanExporter
+    from otel_trading.sampler import parentbased_trading_sampler
+
+    resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", "trading-demo")})
+    tracer_provider = TracerProvider(
+        sampler=parentbased_trading_sampler(os.environ.get("OTEL_TRACES_SAMPLER_ARG", DEFAULT_SAMPLER_ARG)),
+        resource=resource,
+        shutdown_on_exit=False,
+    )
+    tracer_provider.add_span_processor(BatchSpanProcessor(LocalSpanExporter(folder)))
+    meter_provider = MeterProvider(
+        resource=resource,
+        metric_readers=[PeriodicExportingMetricReader(LocalMetricExporter(folder), export_interval_millis=1000)],
+        shutdown_on_exit=False,
+    )
+    logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
+    logger_provider.add_log_record_processor(BatchLogRecordProcessor(LocalLogExporter(folder)))
+    trace.set_tracer_provider(tracer_provider)
+    metrics.set_meter_provider(meter_provider)
+    _logs.set_logger_provider(logger_provider)
+    return _Minimal(tracer_provider, logger_provider, meter_provider)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry of ``otel-trading demo`` and ``python -m otel_trading.demo``; returns the exit status."""
+    args = parse_args(argv)
+    folder = Path(args.dir or DEFAULT_DIR)
+    if _already_configured():
+        mode = "configured"
+    elif args.local:
+        mode = "local"
+    elif collector_reachable():
+        mode = "otlp"
+    else:
+        mode = "local"
+        print(f"otel-trading demo: no collector at {_endpoint()}; writing telemetry to {folder}/ instead", file=sys.stderr)
+
+    _configure_structlog(args.verbose)
+    telemetry = None
+    if mode == "local":
+        from otel_trading import localfiles
+
+        localfiles.clear(folder)  # a fresh report: only this run's files
+    if mode != "configured":
+        try:
+            telemetry = _setup(mode, folder)
+        except Exception as exc:  # noqa: BLE001 - the demo must run even if the set-up has a problem
+            print(f"otel-trading demo: telemetry set-up failed ({exc!r}); using a minimal local set-up", file=sys.stderr)
+            mode = "local"
+            telemetry = _minimal_setup(folder)
+
+    from otel_trading.demo import pipeline, report
+
+    config = pipeline.Config(duration=args.duration, rate=args.rate, seed=args.seed)
+    print(
+        f"otel-trading demo: {args.duration:g} s of simulated trading at {args.rate:g} ticks/s, seed {args.seed} "
+        f"({'telemetry to ' + str(folder) + '/' if mode == 'local' else 'telemetry via ' + mode + ' set-up'})",
+        flush=True,
+    )
+    started = time.monotonic()
+    stats = pipeline.run(config)
+    elapsed = time.monotonic() - started
+
+    if telemetry is not None:
+        telemetry.force_flush()  # everything exported now; the exit hook shuts the providers down
+    else:
+        _flush_global()
+        if "local" in os.environ.get("OTEL_TRACES_EXPORTER", ""):  # e.g. opentelemetry-instrument with the local exporters
+            from otel_trading import localfiles
+
+            mode, folder = "local", localfiles.local_dir()
+    if mode == "local":
+        report.print_local_report(stats, folder, elapsed, traces=args.traces)
+    else:
+        report.print_brief_report(stats, elapsed, mode)
+    return 0
+
+
+def _flush_global() -> None:
+    """Under opentelemetry-instrument: flush so short runs export everything (the SDK also does at exit)."""
+    from opentelemetry import metrics, trace
+
+    for provider in (trace.get_tracer_provider(), metrics.get_meter_provider()):
+        flush = getattr(provider, "force_flush", None)
+        if flush is not None:
+            try:
+                flush()
+            except Exception:  # noqa: BLE001 - telemetry trouble must not fail the demo
+                pass
+    try:
+        from opentelemetry._logs import get_logger_provider
+
+        flush = getattr(get_logger_provider(), "force_flush", None)
+        if flush is not None:
+            flush()
+    except Exception:  # noqa: BLE001
+        pass

@@ -1,0 +1,249 @@
+"""OTLP export of log events: a cheaper emit path on top of the upstream structlog processor.
+
+Compared with ``opentelemetry-instrumentation-structlog``'s ``StructlogProcessor``
+(which this subclasses, so the upstream instrumentor's configure patching
+recognises it):
+
+* the OTel ``Logger`` is cached per logger name (upstream calls
+  ``get_logger()`` for every event);
+* nothing is built when the provider has no log record processors (the
+  ``none`` exporter) or is a no-op;
+* the timestamp is taken once (no parsing of the rendered timestamp), the
+  current context is passed in instead of looked up again;
+* exception attributes come from the already formatted *and redacted* fields,
+  so the exported copy carries the same masking as the rendered line.
+"""
+
+from __future__ import annotations
+
+import threading
+from time import time_ns
+from typing import Any
+
+from opentelemetry._logs import LogRecord, NoOpLogger, NoOpLoggerProvider, get_logger_provider
+from opentelemetry.instrumentation.structlog import StructlogProcessor
+
+from otel_trading.logs.levels import severity
+
+try:  # the SDK classes the direct emit path builds; checked below, else the public path is used
+    from opentelemetry.sdk._logs._internal import Logger as _SdkLogger
+    from opentelemetry.sdk._logs._internal import ReadWriteLogRecord as _ReadWriteLogRecord
+    from opentelemetry.trace import INVALID_SPAN_CONTEXT as _INVALID
+    from opentelemetry.trace.propagation import _SPAN_KEY
+except ImportError:  # pragma: no cover
+    _SdkLogger = None
+
+_RECORD_FIELDS = (
+    "timestamp", "observed_timestamp", "context", "trace_id", "span_id", "trace_flags",
+    "severity_text", "severity_number", "body", "attributes", "event_name", "exception",
+)
+
+
+def _direct_path_ok() -> bool:
+    """True when the SDK's records look exactly as the direct path builds them (same pinned release)."""
+    if _SdkLogger is None:
+        return False
+    try:
+        import dataclasses
+
+        probe = LogRecord(timestamp=1, body="x")
+        fields = tuple(f.name for f in dataclasses.fields(_ReadWriteLogRecord))
+        return set(vars(probe)) == set(_RECORD_FIELDS) and fields == ("log_record", "resource", "instrumentation_scope", "limits")
+    except Exception:
+        return False
+
+
+DIRECT = _direct_path_ok()
+
+# event keys that are not exported as attributes: the record fields carry them
+RESERVED = frozenset(
+    {
+        "event",
+        "level",
+        "timestamp",
+        "exc_info",
+        "exception",
+        "_record",
+        "_logger",
+        "_name",
+        "_from_structlog",
+        "trace_id",
+        "span_id",
+        "service",
+        "logger",
+        "exc_type",
+        "exc_message",
+        "stack",
+    }
+)
+
+SCOPE_FALLBACK = "otel_trading.logs"
+
+_PLAIN = frozenset({str, float, bool, bytes, type(None)})
+_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
+
+
+def clean_value(value: Any) -> Any:
+    """A valid OTel AnyValue for ``value`` (no SDK warnings, no encoder failures): ints beyond
+    int64 and unknown types become strings, sets/tuples lists, mapping keys strings."""
+    t = type(value)
+    if t in _PLAIN:
+        return value
+    if t is int:
+        return value if _INT_MIN <= value <= _INT_MAX else str(value)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [clean_value(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): clean_value(v) for k, v in value.items()}
+    if isinstance(value, int):
+        return int(value) if _INT_MIN <= value <= _INT_MAX else str(value)
+    if isinstance(value, (str, float)):
+        return value
+    try:
+        return repr(value)
+    except Exception:
+        return f"<{t.__name__}>"
+
+
+def clean_attributes(attributes: dict) -> dict:
+    for key, value in attributes.items():
+        t = type(value)
+        if t not in _PLAIN and (t is not int or not _INT_MIN <= value <= _INT_MAX):
+            attributes[key] = clean_value(value)
+    return attributes
+
+
+class OtlpEmitter:
+    """Emits log records to one LoggerProvider with per-name cached OTel loggers."""
+
+    def __init__(self, logger_provider: Any = None):
+        self.provider = logger_provider if logger_provider is not None else get_logger_provider()
+        self._loggers: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        multi = getattr(self.provider, "_multi_log_record_processor", None)
+        self._noop = isinstance(self.provider, NoOpLoggerProvider)
+        if multi is not None and not hasattr(multi, "_log_record_processors"):
+            multi = None
+        self._multi = multi
+        # not an SDK provider we can look into: always emit (unless no-op)
+        self._always = multi is None and not self._noop
+
+    @property
+    def active(self) -> bool:
+        """False when nothing would be exported (no-op provider, or an SDK provider without processors)."""
+        if self._always:
+            return True
+        return self._multi is not None and bool(self._multi._log_record_processors)
+
+    def logger(self, name: str) -> Any:
+        logger = self._loggers.get(name)
+        if logger is None:
+            with self._lock:
+                logger = self._loggers.get(name)
+                if logger is None:
+                    logger = self.provider.get_logger(name or SCOPE_FALLBACK)
+                    if len(self._loggers) < 1000:
+                        self._loggers[name] = logger
+        return logger
+
+    def emit(
+        self,
+        name: str,
+        level: Any,
+        body: Any,
+        attributes: dict,
+        context: Any,
+        timestamp_ns: int,
+        exc: tuple | None = None,
+    ) -> None:
+        logger = self.logger(name)
+        if isinstance(logger, NoOpLogger):
+            return
+        number, text = severity(level)
+        clean_attributes(attributes)
+        if type(body) is not str:
+            body = clean_value(body)
+        if exc is not None:
+            exc_type, exc_message, stack = exc
+            attributes["exception.type"] = exc_type
+            if exc_message:
+                attributes["exception.message"] = exc_message
+            if stack:
+                attributes["exception.stacktrace"] = stack
+        if DIRECT and type(logger) is _SdkLogger:
+            limits = logger._log_record_limits
+            max_attrs = limits.max_log_record_attributes
+            if limits.max_log_record_attribute_length is None and (max_attrs is None or len(attributes) <= max_attrs):
+                # Logger.emit() without its per-record BoundedAttributes copy (attributes are already
+                # clean) and without a second context lookup; same record, same processors, same metrics.
+                if not logger._logger_config.is_enabled:
+                    return
+                span = context.get(_SPAN_KEY) if context else None
+                sc = span.get_span_context() if span is not None else _INVALID
+                record = LogRecord.__new__(LogRecord)
+                record.__dict__.update(
+                    timestamp=timestamp_ns,
+                    observed_timestamp=timestamp_ns,
+                    context=context,
+                    trace_id=sc.trace_id,
+                    span_id=sc.span_id,
+                    trace_flags=sc.trace_flags,
+                    severity_text=text,
+                    severity_number=number,
+                    body=body,
+                    attributes=attributes,
+                    event_name=None,
+                    exception=None,
+                )
+                writable = _ReadWriteLogRecord.__new__(_ReadWriteLogRecord)
+                writable.__dict__.update(
+                    log_record=record, resource=logger._resource, instrumentation_scope=logger._instrumentation_scope, limits=limits
+                )
+                logger._logger_metrics.emit_log()
+                logger._multi_log_record_processor.on_emit(writable)
+                return
+        logger.emit(
+            LogRecord(
+                timestamp=timestamp_ns,
+                observed_timestamp=timestamp_ns,
+                context=context,
+                severity_text=text,
+                severity_number=number,
+                body=body,
+                attributes=attributes,
+            )
+        )
+
+
+def event_attributes(event_dict: dict) -> dict:
+    return {k: v for k, v in event_dict.items() if k not in RESERVED}
+
+
+class TradingStructlogProcessor(StructlogProcessor):
+    """Stand-alone structlog processor exporting events over OTLP (no rendering changes).
+
+    The full otel-trading chain uses :class:`otel_trading.logs.structlog_setup.TradingProcessor`,
+    which includes this export step; this class is for apps that assemble chains by hand.
+    """
+
+    def __init__(self, logger_provider: Any = None):
+        super().__init__(logger_provider=logger_provider)
+        self.emitter = OtlpEmitter(self._logger_provider)
+
+    def __call__(self, logger: Any, method_name: str, event_dict: dict) -> dict:
+        emitter = self.emitter
+        if emitter.active:
+            from otel_trading.logs.correlation import _current_context
+
+            name = event_dict.get("logger") or getattr(logger, "name", None) or SCOPE_FALLBACK
+            emitter.emit(
+                name,
+                event_dict.get("level") or method_name,
+                event_dict.get("event"),
+                event_attributes(event_dict),
+                _current_context(),
+                time_ns(),
+            )
+        return event_dict

@@ -1,0 +1,149 @@
+"""Rendering pieces shared by structlog and stdlib: timestamps, error fields, JSON and console output."""
+
+from __future__ import annotations
+
+import sys
+import time
+import traceback
+from typing import Any
+
+import orjson
+import structlog
+
+_last: tuple[int, str] = (-1, "")
+
+
+def iso_from_ns(ns: int) -> str:
+    """ISO 8601 UTC with microseconds and ``Z`` (the date/time part is cached per second)."""
+    global _last
+    second, rem = divmod(ns, 1_000_000_000)
+    last = _last  # one read: (second, prefix) always belong together across threads
+    if second != last[0]:
+        last = _last = (second, time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second)))
+    return "%s%06dZ" % (last[1], rem // 1000)
+
+
+def _exc_tuple(exc_info: Any) -> tuple | None:
+    if exc_info is True:
+        exc_info = sys.exc_info()
+    elif isinstance(exc_info, BaseException):
+        exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
+    if isinstance(exc_info, tuple) and len(exc_info) == 3 and exc_info[0] is not None:
+        return exc_info
+    return None
+
+
+def exception_fields(exc_info: Any) -> tuple[str, str, str] | None:
+    """``(exc_type, exc_message, stack)`` for a structlog/stdlib ``exc_info`` value, or None."""
+    info = _exc_tuple(exc_info)
+    if info is None:
+        return None
+    etype, value, tb = info
+    return etype.__name__, str(value), "".join(traceback.format_exception(etype, value, tb)).rstrip("\n")
+
+
+def fields_from_text(stack: str) -> tuple[str, str]:
+    """Best effort ``(exc_type, exc_message)`` from a formatted traceback's last line."""
+    for line in reversed(stack.rstrip().splitlines()):
+        if line and not line.startswith(" "):
+            name, _, message = line.partition(": ")
+            return name.rsplit(".", 1)[-1], message
+    return "", ""
+
+
+def _fallback(obj: Any) -> Any:
+    try:
+        return repr(obj)
+    except Exception:  # pragma: no cover
+        return f"<unrepresentable {type(obj).__name__}>"
+
+
+_OPTS = orjson.OPT_NON_STR_KEYS
+
+
+def _sanitise(value: Any) -> Any:
+    """Values orjson refuses even with ``default`` (ints beyond 64 bits, odd keys) -> strings."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if -(2**63) <= value < 2**64 else str(value)
+    if isinstance(value, dict):
+        return {k if isinstance(k, (str, int, float, bool)) or k is None else str(k): _sanitise(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_sanitise(v) for v in value]
+    return value
+
+
+def dumps(event_dict: dict) -> bytes:
+    """orjson serialisation used for JSON lines (unknown types rendered with ``repr``); never raises."""
+    try:
+        return orjson.dumps(event_dict, default=_fallback, option=_OPTS)
+    except TypeError:
+        try:
+            return orjson.dumps(_sanitise(event_dict), default=_fallback, option=_OPTS)
+        except TypeError as exc:
+            return orjson.dumps({"event": repr(event_dict), "render_error": str(exc)})
+
+
+class JsonRenderer:
+    """structlog processor: event dict -> one JSON line (bytes, for ``BytesLogger``)."""
+
+    def __call__(self, logger: Any, method_name: str, event_dict: dict) -> bytes:
+        try:
+            return orjson.dumps(event_dict, default=_fallback, option=_OPTS)
+        except TypeError:
+            return dumps(event_dict)
+
+
+def console_renderer(colors: bool = True) -> structlog.dev.ConsoleRenderer:
+    """structlog's ConsoleRenderer with styles for the ``business`` and ``audit`` levels."""
+    styles = structlog.dev.ConsoleRenderer.get_default_level_styles(colors=colors)
+    if colors:
+        styles["business"] = "\x1b[36m\x1b[1m"  # bright cyan
+        styles["audit"] = "\x1b[35m\x1b[1m"  # bright magenta
+    else:
+        styles["business"] = styles["audit"] = ""
+    return structlog.dev.ConsoleRenderer(colors=colors, level_styles=styles, pad_event_to=30)
+
+
+class NamedBytesLoggerFactory:
+    """``BytesLoggerFactory`` that names each logger after ``get_logger``'s first argument.
+
+    Given a text stream, writes to its ``buffer`` (and keeps the stream alive: a collected
+    ``TextIOWrapper`` would close the buffer under us)."""
+
+    def __init__(self, file: Any = None):
+        self._stream = file
+        self._file = getattr(file, "buffer", file) if file is not None else None
+
+    def __call__(self, *args: Any) -> structlog.BytesLogger:
+        return _NamedBytesLogger(self._file or sys.stdout.buffer, name=args[0] if args else None)
+
+
+def _slots(cls: type) -> tuple:
+    """Add a ``name`` slot unless the structlog class already has one (structlog >= 26.1)."""
+    return () if "name" in getattr(cls, "__slots__", ("name",)) or not hasattr(cls, "__slots__") else ("name",)
+
+
+class _NamedBytesLogger(structlog.BytesLogger):
+    __slots__ = _slots(structlog.BytesLogger)
+
+    def __init__(self, file: Any = None, name: str | None = None):
+        super().__init__(file)
+        self.name = name
+
+
+class _NamedWriteLogger(structlog.WriteLogger):
+    __slots__ = _slots(structlog.WriteLogger)
+
+    def __init__(self, file: Any = None, name: str | None = None):
+        super().__init__(file)
+        self.name = name
+
+
+class NamedWriteLoggerFactory:
+    """``WriteLoggerFactory`` (text) that names each logger after ``get_logger``'s first argument."""
+
+    def __init__(self, file: Any = None):
+        self._file = file
+
+    def __call__(self, *args: Any) -> structlog.WriteLogger:
+        return _NamedWriteLogger(self._file or sys.stdout, name=args[0] if args else None)

@@ -1,0 +1,288 @@
+"""stdlib ``logging``: OTLP export with trace context, ids on records, the same JSON schema.
+
+* ``TradingLoggingHandler`` builds on the upstream ``LoggingHandler``
+  (opentelemetry-instrumentation-logging) with a cheaper emit: cached OTel
+  loggers, nothing built when nothing is exported, extras and the message
+  redacted, exception attributes from the redacted text.
+* A log record factory (like the upstream ``LoggingInstrumentor``'s) sets
+  ``record.trace_id``, ``record.span_id``, ``record.service`` and, when known,
+  ``record.correlation_id`` and the trading fields, so ``%(trace_id)s`` works in
+  any format string and our formatters render them.
+* ``JsonFormatter`` / ``ConsoleFormatter`` render the documented schema.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.config
+from typing import Any, Callable
+
+from opentelemetry.instrumentation.logging.handler import _RESERVED_ATTRS, LoggingHandler
+
+from otel_trading.logs.correlation import TRADING_FIELDS, _current_context, current_fields
+from otel_trading.logs.files import Channels
+from otel_trading.logs.otlp import OtlpEmitter
+from otel_trading.logs.redaction import Redactor, get_redactor
+from otel_trading.logs.rendering import console_renderer, dumps, exception_fields, iso_from_ns
+
+_TRADING_NAMES = tuple(field for _, field in TRADING_FIELDS)
+# record attributes that are not exported as OTLP attributes / rendered as extra keys
+SKIP_ATTRS = frozenset(_RESERVED_ATTRS) | frozenset(
+    {"trace_id", "span_id", "service", "otelSpanID", "otelTraceID", "otelTraceSampled", "otelServiceName", "_logger", "_name", "_from_structlog"}
+)
+_CORRELATED = frozenset({"correlation_id", *_TRADING_NAMES})
+
+
+def _level_name(record: logging.LogRecord) -> str:
+    return record.levelname.lower()
+
+
+def _extras(record: logging.LogRecord) -> dict:
+    return {k: v for k, v in record.__dict__.items() if k not in SKIP_ATTRS}
+
+
+# --- record factory ----------------------------------------------------------
+
+_old_factory: Callable[..., logging.LogRecord] | None = None
+_service = ""
+
+
+def install_record_factory(service: str) -> None:
+    """Set ``trace_id``/``span_id``/``service`` (+ correlation/trading fields when known) on every record."""
+    global _old_factory, _service
+    _service = service or ""
+    if _old_factory is not None:
+        return
+    old = logging.getLogRecordFactory()
+    _old_factory = old
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = old(*args, **kwargs)
+        fields = current_fields(_current_context())
+        record.trace_id = fields.pop("trace_id", "")
+        record.span_id = fields.pop("span_id", "")
+        record.service = _service
+        for key, value in fields.items():
+            if key not in record.__dict__:
+                setattr(record, key, value)
+        return record
+
+    factory._otel_trading = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
+
+
+def uninstall_record_factory() -> None:
+    global _old_factory
+    if _old_factory is not None:
+        current = logging.getLogRecordFactory()
+        if getattr(current, "_otel_trading", False):
+            logging.setLogRecordFactory(_old_factory)
+        _old_factory = None
+
+
+class TraceContextFilter(logging.Filter):
+    """Handler/logger filter that adds the same fields as the record factory (for hand-built setups)."""
+
+    def __init__(self, service: str = ""):
+        super().__init__()
+        self.service = service
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not getattr(record, "trace_id", ""):
+            fields = current_fields()
+            record.trace_id = fields.pop("trace_id", "")
+            record.span_id = fields.pop("span_id", "")
+            for key, value in fields.items():
+                if key not in record.__dict__:
+                    setattr(record, key, value)
+        if not getattr(record, "service", ""):
+            record.service = self.service or _service
+        return True
+
+
+# --- schema ------------------------------------------------------------------
+
+
+def record_to_event(record: logging.LogRecord, service: str | None = None, redactor: Redactor | None = None) -> dict:
+    """The documented schema for a stdlib record (redacted)."""
+    msg = record.msg
+    if isinstance(msg, dict) and "event" in msg:  # structlog.stdlib ProcessorFormatter.wrap_for_formatter
+        ed = {k: v for k, v in msg.items() if k not in ("_record", "_from_structlog")}
+        ed.setdefault("logger", record.name)
+    else:
+        ed = {"event": record.getMessage(), "logger": record.name}
+    ed["level"] = _level_name(record)
+    ed["timestamp"] = iso_from_ns(int(record.created * 1e9))
+    ed["service"] = getattr(record, "service", None) or service or _service
+    trace_id = getattr(record, "trace_id", None)
+    if trace_id is None:
+        fields = current_fields()
+        trace_id = fields.pop("trace_id", "")
+        for key, value in fields.items():
+            if key != "span_id":
+                ed.setdefault(key, value)
+        span_id = fields.get("span_id", "")
+    else:
+        span_id = getattr(record, "span_id", "")
+    if trace_id:
+        ed["trace_id"] = trace_id
+        ed["span_id"] = span_id
+    for key, value in record.__dict__.items():
+        if key not in SKIP_ATTRS and key not in ed:
+            ed[key] = value
+    if record.exc_info:
+        fields = exception_fields(record.exc_info)
+        if fields is not None:
+            ed["exc_type"], ed["exc_message"], ed["stack"] = fields
+    elif record.exc_text:
+        ed["stack"] = record.exc_text
+    if record.stack_info and "stack" not in ed:
+        ed["stack"] = record.stack_info
+    redactor = redactor or get_redactor()
+    if redactor.enabled:
+        redactor.redact_event(ed)
+    return ed
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line with the documented schema (same as the structlog default)."""
+
+    def __init__(self, service: str | None = None, redactor: Redactor | None = None):
+        super().__init__()
+        self.service = service
+        self.redactor = redactor
+
+    def format(self, record: logging.LogRecord) -> str:
+        return dumps(record_to_event(record, self.service, self.redactor)).decode()
+
+
+class ConsoleFormatter(logging.Formatter):
+    """The readable coloured format (structlog's ConsoleRenderer) for the same fields."""
+
+    def __init__(self, service: str | None = None, redactor: Redactor | None = None, colors: bool = True):
+        super().__init__()
+        self.service = service
+        self.redactor = redactor
+        self._renderer = console_renderer(colors=colors)
+
+    def format(self, record: logging.LogRecord) -> str:
+        ed = record_to_event(record, self.service, self.redactor)
+        return self._renderer(None, ed["level"], ed)
+
+
+# --- handlers ----------------------------------------------------------------
+
+
+class TradingLoggingHandler(LoggingHandler):
+    """OTLP export of stdlib records with the trace context of the span they were logged in.
+
+    Attributes: the record's ``extra`` keys (redacted) plus ``exception.*`` for errors;
+    body: the formatted message (redacted); severity: ``otel_trading.logs.levels``.
+    """
+
+    def __init__(self, level: int = logging.NOTSET, logger_provider: Any = None, redactor: Redactor | None = None):
+        super().__init__(level=level, logger_provider=logger_provider)
+        self.emitter = OtlpEmitter(self._logger_provider)
+        self.redactor = redactor or get_redactor()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        emitter = self.emitter
+        if not emitter.active:
+            return
+        if record.name.startswith("opentelemetry"):
+            # the SDK's own messages (e.g. a failed export) are not fed back into the export pipeline
+            return
+        if self._is_emitting.get():
+            return
+        token = self._is_emitting.set(True)
+        try:
+            ctx = _current_context()
+            msg = record.msg
+            if isinstance(msg, dict) and "event" in msg:  # from structlog.stdlib (ProcessorFormatter)
+                body = msg.get("event")
+                attrs = {k: v for k, v in msg.items() if k not in SKIP_ATTRS and k not in ("event", "level", "timestamp", "logger", "exc_info", "exception")}
+            else:
+                body = record.getMessage()
+                attrs = {}
+            for key, value in record.__dict__.items():
+                if key not in SKIP_ATTRS and (key not in _CORRELATED or value is not None):
+                    attrs[key] = value
+            exc = None
+            if record.exc_info:
+                exc = exception_fields(record.exc_info)
+            redactor = self.redactor
+            if redactor.enabled:
+                body = redactor.redact_value(body)
+                redactor.redact_event(attrs)
+                if exc is not None:
+                    exc = tuple(redactor.redact_text(x) for x in exc)
+            emitter.emit(record.name, _level_name(record), body, attrs, ctx, int(record.created * 1e9), exc)
+        except Exception:  # never raise into the app
+            self.handleError(record)
+        finally:
+            self._is_emitting.reset(token)
+
+
+class ChannelHandler(logging.Handler):
+    """Writes stdlib records to the per-channel files (same JSON schema)."""
+
+    def __init__(self, channels: Channels, service: str | None = None):
+        super().__init__()
+        self.channels = channels
+        self.service = service
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            channel = getattr(record, "channel", None)
+            level = _level_name(record)
+            writers = self.channels.route(level, record.levelno, record.name, channel)
+            if writers:
+                line = dumps(record_to_event(record, self.service)) + b"\n"
+                for writer in writers:
+                    writer.write(line)
+        except Exception:
+            self.handleError(record)
+
+
+# --- logging.basicConfig / dictConfig / fileConfig -------------------------
+
+_originals: dict[str, Callable] = {}
+_managed: dict[str, logging.Handler | None] = {"otlp": None, "console": None, "files": None}
+
+
+def _wrap(fn: Callable) -> Callable:
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        root = logging.getLogger()
+        kept = [h for h in (_managed["otlp"], _managed["files"]) if h is not None and h in root.handlers]
+        console = _managed["console"]
+        for handler in kept + ([console] if console is not None and console in root.handlers else []):
+            root.removeHandler(handler)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            # the app configured its own console output: ours is not put back
+            _managed["console"] = None
+            for handler in kept:
+                if handler not in root.handlers:
+                    root.addHandler(handler)
+
+    wrapped.__wrapped__ = fn  # type: ignore[attr-defined]
+    return wrapped
+
+
+def patch_config_functions() -> None:
+    if _originals:
+        return
+    _originals["basicConfig"] = logging.basicConfig
+    _originals["dictConfig"] = logging.config.dictConfig
+    _originals["fileConfig"] = logging.config.fileConfig
+    logging.basicConfig = _wrap(logging.basicConfig)
+    logging.config.dictConfig = _wrap(logging.config.dictConfig)
+    logging.config.fileConfig = _wrap(logging.config.fileConfig)
+
+
+def unpatch_config_functions() -> None:
+    if _originals:
+        logging.basicConfig = _originals.pop("basicConfig")
+        logging.config.dictConfig = _originals.pop("dictConfig")
+        logging.config.fileConfig = _originals.pop("fileConfig")

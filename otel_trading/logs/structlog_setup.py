@@ -1,0 +1,330 @@
+"""structlog wiring: one processor for correlation, trading context, errors, redaction, files and OTLP.
+
+``TradingProcessor`` subclasses the upstream ``StructlogProcessor`` and
+``TradingStructlogInstrumentor`` subclasses ``StructlogInstrumentor``, reusing
+its ``structlog.configure`` / ``configure_once`` / ``reset_defaults`` patching:
+whether the app configured structlog before instrumentation, configures it
+after, or never does, our processor sits right before the app's renderer (the
+last processor) and the app's processors and renderer are kept.
+
+When the app never configures structlog, otel-trading installs its own chain::
+
+    merge_contextvars -> TradingProcessor(own chain) -> JSON (orjson) or console renderer
+
+with a filtering bound logger (``log.audit()`` / ``log.business()`` included,
+calls below the level are a bare ``return None``) and bytes output to stdout.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from time import time_ns
+from typing import Any
+
+import structlog
+from opentelemetry.baggage import _BAGGAGE_KEY
+from opentelemetry.instrumentation.structlog import StructlogInstrumentor, StructlogProcessor
+from opentelemetry.trace.propagation import _SPAN_KEY
+
+from otel_trading.logs import correlation as _corr
+from otel_trading.logs.correlation import _cache as _SPAN_CACHE
+from otel_trading.logs.correlation import _current_context, _span_entry
+from otel_trading.logs.files import Channels
+from otel_trading.logs.levels import NAME_TO_LEVEL, filtering_logger_class
+from otel_trading.logs.otlp import RESERVED, OtlpEmitter
+from otel_trading.logs.redaction import Redactor, _warn_once, get_redactor
+from otel_trading.logs.rendering import (
+    JsonRenderer,
+    NamedBytesLoggerFactory,
+    NamedWriteLoggerFactory,
+    console_renderer,
+    exception_fields,
+    fields_from_text,
+    iso_from_ns,
+)
+
+_METHOD_TO_LEVEL = {"exception": "error", "warn": "warning", "msg": "info", "fatal": "critical"}
+_STDLIB_LOGGER = logging.Logger
+_IS_STDLIB: dict[type, bool] = {}
+
+
+class TradingProcessor(StructlogProcessor):
+    """Adds ``trace_id``/``span_id`` (+ trading fields, ``correlation_id``), error fields, redacts, writes
+    channel files and exports over OTLP, in one pass.
+
+    This class is what goes into an app's own chain (right before its renderer): level and timestamp
+    stay the app's, errors become ``exc_type``/``exc_message`` plus structlog's usual ``exception``
+    text. :class:`OwnChainProcessor` is the variant used by otel-trading's default chain.
+    """
+
+    own_chain = False
+
+    def __init__(
+        self,
+        logger_provider: Any = None,
+        *,
+        service: str | None = None,
+        redactor: Redactor | None = None,
+        channels: Channels | None = None,
+    ):
+        super().__init__(logger_provider=logger_provider)
+        self.service = service
+        self.redactor = redactor or get_redactor()
+        self.channels = channels
+        self.emitter = OtlpEmitter(self._logger_provider)
+
+    def __call__(self, logger: Any, method_name: str, event_dict: dict) -> dict:
+        if type(event_dict) is not dict and not isinstance(event_dict, dict):
+            return event_dict  # an app chain that renders before its last processor: nothing to add to
+        try:
+            return self._process(logger, method_name, event_dict)
+        except Exception as exc:  # a bug here must never break the app's logging
+            _warn_once(f"log processor failed ({exc!r}); the line is logged without correlation/redaction")
+            return event_dict
+
+    def _process(self, logger: Any, method_name: str, event_dict: dict) -> dict:
+        ed = event_dict
+        stack = None
+        if "exc_info" in ed:
+            stack = self._exception(ed)
+        elif "exception" in ed:
+            stack = self._app_exception(ed)
+        redactor = self.redactor
+        if redactor.enabled:
+            redactor.redact_event(ed)
+        ctx = _current_context()
+        span = ctx.get(_SPAN_KEY)
+        if span is not None:
+            entry = _span_entry(span)
+            if entry is not None:
+                ed["trace_id"] = entry[0]
+                ed["span_id"] = entry[1]
+                for field, value in entry[2]:
+                    if field not in ed:
+                        ed[field] = value
+        bag = ctx.get(_BAGGAGE_KEY)
+        if bag:
+            cid = bag.get(_corr.CORRELATION_BAGGAGE_KEY)
+            if cid is not None and "correlation_id" not in ed:
+                ed["correlation_id"] = cid
+        is_stdlib = _IS_STDLIB.get(type(logger))
+        if is_stdlib is None:
+            is_stdlib = _IS_STDLIB[type(logger)] = isinstance(logger, _STDLIB_LOGGER)
+        if is_stdlib:
+            # structlog.stdlib: the stdlib handlers export and file the record structlog hands to logging
+            return ed
+        channels = self.channels
+        emitter = self.emitter
+        if channels is not None or emitter._always or (emitter._multi is not None and emitter._multi._log_record_processors):
+            level = ed.get("level") or _METHOD_TO_LEVEL.get(method_name, method_name)
+            name = ed.get("logger") or getattr(logger, "name", None)
+            if channels is not None:
+                channels.write_event(ed, level, name)
+            if emitter.active:
+                self._emit(ed, name, level, ctx, time_ns(), stack)
+        return ed
+
+    def _emit(self, ed: dict, name: Any, level: Any, ctx: Any, ns: int, stack: str | None) -> None:
+        attrs = {k: v for k, v in ed.items() if k not in RESERVED}
+        exc = None
+        if stack is not None:
+            # the (redacted) text as rendered: our "stack", or structlog's "exception" in an app's chain
+            text = ed.get("stack") if self.own_chain else ed.get("exception")
+            if not isinstance(text, str):  # exc_info kept for the app's renderer (redaction off)
+                text = stack or None
+            exc = (ed.get("exc_type"), ed.get("exc_message"), text)
+        self.emitter.emit(name or "root", level, ed.get("event"), attrs, ctx, ns, exc)
+
+    def _exception(self, ed: dict) -> str | None:
+        """Error fields from ``exc_info``; returns the formatted stack (None: no exception)."""
+        fields = exception_fields(ed["exc_info"])
+        if fields is None:
+            if self.own_chain:
+                ed.pop("exc_info", None)
+            return None
+        ed["exc_type"], ed["exc_message"], stack = fields
+        if self.own_chain:
+            del ed["exc_info"]
+            ed["stack"] = stack
+        elif self.redactor.enabled:
+            # replace exc_info by its text so the app's renderer prints the redacted traceback
+            del ed["exc_info"]
+            ed["exception"] = stack
+        return stack
+
+    def _app_exception(self, ed: dict) -> str | None:
+        text = ed["exception"]
+        if isinstance(text, str):
+            exc_type, exc_message = fields_from_text(text)
+            ed.setdefault("exc_type", exc_type)
+            ed.setdefault("exc_message", exc_message)
+            return text
+        if isinstance(text, list) and text and isinstance(text[-1], dict):  # dict_tracebacks
+            ed.setdefault("exc_type", text[-1].get("exc_type"))
+            ed.setdefault("exc_message", text[-1].get("exc_value"))
+            return ""
+        return None
+
+
+class OwnChainProcessor(TradingProcessor):
+    """The processor of otel-trading's default chain: also sets ``level``, ``timestamp`` (ISO 8601 UTC),
+    ``logger`` and ``service``, and renders errors as ``exc_type``/``exc_message``/``stack``."""
+
+    own_chain = True
+
+    def _process(self, logger: Any, method_name: str, ed: dict) -> dict:
+        ns = time_ns()
+        stack = self._exception(ed) if "exc_info" in ed else None
+        redactor = self.redactor
+        if redactor.enabled:
+            redactor.redact_event(ed)  # before our own fields: only the app's keys are walked
+        level = _METHOD_TO_LEVEL.get(method_name, method_name)
+        ed["level"] = level
+        ed["timestamp"] = iso_from_ns(ns)
+        name = ed.get("logger")
+        if name is None:
+            name = ed["logger"] = getattr(logger, "name", None) or "root"
+        ed["service"] = self.service
+        ctx = _current_context()
+        span = ctx.get(_SPAN_KEY)
+        if span is not None:
+            entry = _SPAN_CACHE.get(id(span))  # inlined cache hit of _span_entry()
+            if entry is None or entry[5] is not span or (entry[4] is not None and len(entry[4]) != entry[3]):
+                entry = _span_entry(span)
+            if entry is not None:
+                ed["trace_id"] = entry[0]
+                ed["span_id"] = entry[1]
+                for field, value in entry[2]:
+                    if field not in ed:
+                        ed[field] = value
+        bag = ctx.get(_BAGGAGE_KEY)
+        if bag:
+            cid = bag.get(_corr.CORRELATION_BAGGAGE_KEY)
+            if cid is not None and "correlation_id" not in ed:
+                ed["correlation_id"] = cid
+        if self.channels is not None:
+            self.channels.write_event(ed, level, name)
+        emitter = self.emitter
+        if emitter._always or (emitter._multi is not None and emitter._multi._log_record_processors):
+            self._emit(ed, name, level, ctx, ns, stack)
+        return ed
+
+
+def resolve_format(fmt: str, stream: Any = None) -> str:
+    if fmt in ("json", "console"):
+        return fmt
+    stream = stream if stream is not None else sys.stdout
+    try:
+        return "console" if stream.isatty() else "json"
+    except (AttributeError, ValueError):
+        return "json"
+
+
+def default_config(processor: TradingProcessor, fmt: str = "auto", level: str | int = "info", stream: Any = None) -> dict:
+    """The ``structlog.configure`` keywords of otel-trading's default chain."""
+    fmt = resolve_format(fmt, stream)
+    min_level = level if isinstance(level, int) else NAME_TO_LEVEL[level]
+    if fmt == "console":
+        renderer: Any = console_renderer(colors=True)
+        factory: Any = NamedWriteLoggerFactory(stream)
+    else:
+        renderer = JsonRenderer()
+        factory = NamedBytesLoggerFactory(stream)
+    return {
+        "processors": [structlog.contextvars.merge_contextvars, processor, renderer],
+        "wrapper_class": filtering_logger_class(min_level),
+        "logger_factory": factory,
+        "context_class": dict,
+        "cache_logger_on_first_use": True,
+    }
+
+
+class TradingStructlogInstrumentor(StructlogInstrumentor):
+    """The upstream instrumentor with otel-trading's processor and default chain.
+
+    ``instrument(logger_provider=..., app_processor=..., default_config=...)``.
+    """
+
+    _defaults_installed = False
+    _app_processor: TradingProcessor | None = None
+
+    def _instrument(self, **kwargs: Any) -> None:
+        app_configured = structlog.is_configured()
+        app_processor: TradingProcessor = kwargs["app_processor"]
+        super()._instrument(logger_provider=kwargs.get("logger_provider"))
+        original_configure = StructlogInstrumentor._original_configure
+        original_reset = StructlogInstrumentor._original_reset_defaults
+        # upstream inserted its own StructlogProcessor: swap in ours (also for later configure() calls)
+        StructlogInstrumentor._processor = app_processor
+        TradingStructlogInstrumentor._app_processor = app_processor
+        if app_configured:
+            procs = [app_processor if type(p) is StructlogProcessor else p for p in structlog.get_config()["processors"]]
+            original_configure(processors=procs)
+        else:
+            original_reset()
+            original_configure(**kwargs["default_config"])
+            StructlogInstrumentor._is_configured_by_app = False
+            TradingStructlogInstrumentor._defaults_installed = True
+
+        upstream_configure = structlog.configure
+        upstream_configure_once = structlog.configure_once
+        upstream_reset = structlog.reset_defaults
+
+        def _drop_defaults() -> None:
+            # the app's first configure starts from structlog's defaults, not from ours
+            if TradingStructlogInstrumentor._defaults_installed and not StructlogInstrumentor._is_configured_by_app:
+                original_reset()
+                TradingStructlogInstrumentor._defaults_installed = False
+
+        def _forget_cached_methods() -> None:
+            # a configure() without processors keeps structlog's default chain: put our processor in it too
+            current = list(structlog.get_config()["processors"])
+            processor = TradingStructlogInstrumentor._app_processor
+            if processor is not None and not any(isinstance(p, StructlogProcessor) for p in current):
+                current.insert(max(len(current) - 1, 0), processor)
+                original_configure(processors=current)
+            from otel_trading.logs import _clear_proxy_caches
+
+            _clear_proxy_caches()
+
+        def configure(*args: Any, **kw: Any) -> None:
+            _drop_defaults()
+            try:
+                return upstream_configure(*args, **kw)
+            finally:
+                _forget_cached_methods()
+
+        def configure_once(*args: Any, **kw: Any) -> None:
+            _drop_defaults()
+            try:
+                return upstream_configure_once(*args, **kw)
+            finally:
+                _forget_cached_methods()
+
+        def reset_defaults(*args: Any, **kw: Any) -> None:
+            TradingStructlogInstrumentor._defaults_installed = False
+            return upstream_reset(*args, **kw)
+
+        structlog.configure = configure
+        structlog.configure_once = configure_once
+        structlog.reset_defaults = reset_defaults
+
+        # structlog.get_logger(): the same lazy proxy, but a cached logger's methods are looked up
+        # once (a filtered-out call through a module-level proxy stays well under 1 us)
+        from otel_trading.logs import _structlog_get_logger
+
+        TradingStructlogInstrumentor._original_get_logger = (structlog.get_logger, structlog.getLogger)
+        structlog.get_logger = structlog.getLogger = _structlog_get_logger
+
+    _original_get_logger: tuple | None = None
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        if TradingStructlogInstrumentor._original_get_logger is not None:
+            structlog.get_logger, structlog.getLogger = TradingStructlogInstrumentor._original_get_logger
+            TradingStructlogInstrumentor._original_get_logger = None
+        if TradingStructlogInstrumentor._defaults_installed:
+            StructlogInstrumentor._is_configured_by_app = False
+        super()._uninstrument(**kwargs)
+        TradingStructlogInstrumentor._defaults_installed = False
+        TradingStructlogInstrumentor._app_processor = None

@@ -1,0 +1,131 @@
+"""Collector down, hung, or going away and coming back: the app is never blocked
+or raised into, drops and failed exports are counted, delivery resumes."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sys
+import threading
+
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+
+from otel_trading.export import FastOTLPSpanExporter, ReportingBatchSpanProcessor
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench.receiver import serve  # noqa: E402 - the bench's receiver can be restarted on a fixed port
+from test_reliability_burst import accounted  # noqa: E402
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _sum(reader, name: str) -> dict[str, int]:
+    out: dict[str, int] = {}
+    data = reader.get_metrics_data()
+    for rm in data.resource_metrics if data else ():
+        for sm in rm.scope_metrics:
+            for metric in sm.metrics:
+                if metric.name == name:
+                    for point in metric.data.data_points:
+                        key = point.attributes.get("error.type", "")
+                        out[key] = out.get(key, 0) + point.value
+    return out
+
+
+def _spans(tracer, n: int, name: str) -> None:
+    for i in range(n):
+        with tracer.start_as_current_span(name, attributes={"i": i}):
+            pass
+
+
+def test_collector_going_away_and_coming_back(monkeypatch, caplog):
+    monkeypatch.setenv("OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED", "true")
+    reader = InMemoryMetricReader()
+    meters = MeterProvider(metric_readers=[reader])
+    port = _free_port()
+    server, _, counts = serve(port)
+    exporter = FastOTLPSpanExporter(endpoint=f"http://127.0.0.1:{port}", insecure=True, timeout=1.5, meter_provider=meters)
+    processor = ReportingBatchSpanProcessor(exporter, schedule_delay_millis=20, meter_provider=meters)
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("bot")
+
+    _spans(tracer, 300, "before")
+    provider.force_flush()
+    assert counts.spans == 300
+
+    server.stop(None).wait()  # the collector goes away
+    with caplog.at_level(logging.ERROR):
+        _spans(tracer, 300, "during")  # the app carries on: nothing raises
+        provider.force_flush()  # the export fails after bounded retries (timeout 1.5 s)
+    assert counts.spans == 300
+    failed = _sum(reader, "otel.sdk.exporter.span.exported")
+    assert sum(v for k, v in failed.items() if k) == 300  # the lost batch is counted as failed, by error type
+
+    server, _, counts = serve(port)  # ... and comes back on the same address
+    try:
+        _spans(tracer, 300, "after")
+        provider.force_flush()
+        assert counts.spans == 300  # the exporter reconnected by itself
+        assert counts.bad == 0
+    finally:
+        provider.shutdown()
+        server.stop(None)
+
+
+def test_hung_collector_does_not_block_the_hot_path(otlp):
+    otlp.delay = 2.0  # accepts the call, answers late
+    exporter = FastOTLPSpanExporter(endpoint=otlp.grpc_endpoint, insecure=True, timeout=10)
+    inside, finished = threading.Event(), threading.Event()
+    export = exporter.export
+
+    def watched(batch):
+        inside.set()
+        try:
+            return export(batch)
+        finally:
+            finished.set()
+
+    exporter.export = watched
+    processor = ReportingBatchSpanProcessor(exporter, max_queue_size=1000, max_export_batch_size=100, schedule_delay_millis=10)
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("bot")
+    _spans(tracer, 100, "first")
+    assert inside.wait(10)
+    _spans(tracer, 5000, "while-stuck")
+    stuck = not finished.is_set()
+    otlp.delay = 0
+    provider.force_flush()
+    provider.shutdown()
+    assert stuck  # 5000 spans were made while the export thread was still waiting on the collector
+    assert processor.dropped >= 5000 - 1000  # the overflow was dropped and counted, not buffered
+    delivered = len(otlp.spans())
+    assert accounted(delivered, processor.dropped, 5100)
+
+
+def test_collector_down_for_the_whole_run_nothing_raises_and_all_is_counted(monkeypatch):
+    monkeypatch.setenv("OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED", "true")
+    reader = InMemoryMetricReader()
+    meters = MeterProvider(metric_readers=[reader])
+    exporter = FastOTLPSpanExporter(endpoint=f"http://127.0.0.1:{_free_port()}", insecure=True, timeout=0.5, meter_provider=meters)
+    processor = ReportingBatchSpanProcessor(exporter, max_queue_size=2000, meter_provider=meters, shutdown_timeout_millis=2000)
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("bot")
+    _spans(tracer, 10_000, "nowhere")
+    provider.shutdown()
+    processed = _sum(reader, "otel.sdk.processor.span.processed")
+    exported = _sum(reader, "otel.sdk.exporter.span.exported")
+    dropped = processed.get("queue_full", 0)
+    failed = sum(v for k, v in exported.items() if k)
+    unsent = len(processor._batch_processor._queue)  # left when the shutdown bound was reached
+    assert dropped == processor.dropped
+    assert accounted(failed + unsent, dropped, 10_000)  # every span accounted for
