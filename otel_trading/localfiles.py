@@ -22,8 +22,9 @@ import os
 import sys
 import threading
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import orjson
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
@@ -51,6 +52,7 @@ __all__ = [
     "read_metrics",
     "latest_metrics",
     "traces",
+    "order_traces",
     "render_trace",
     "histogram_percentiles",
     "show_traces",
@@ -461,36 +463,24 @@ def render_trace(spans: list[dict]) -> list[str]:
 
 
 def order_traces(spans: list[dict], order_id: str | None = None) -> list[list[dict]]:
-    """Traces that contain an order span (or any span of ``order_id``), with traces linked to them."""
+    """Traces that contain an order span; given ``order_id``, that order's traces with the traces linked to or from them."""
     grouped = traces(spans)
-    selected = []
-    for trace_id, items in grouped.items():
-        attrs = [s.get("attributes") or {} for s in items]
-        if order_id is not None:
-            if any(str(a.get(ORDER_ID)) == order_id for a in attrs):
-                selected.append(trace_id)
-        elif any(a.get(SPAN_KIND_ATTRIBUTE) == "order" for a in attrs):
-            selected.append(trace_id)
-    # Traces linked to/from a selected one (fills arriving in their own trace link to the order).
+    if order_id is None:
+        return [items for items in grouped.values() if any((s.get("attributes") or {}).get(SPAN_KIND_ATTRIBUTE) == "order" for s in items)]
+    selected = [t for t, items in grouped.items() if any(str((s.get("attributes") or {}).get(ORDER_ID)) == order_id for s in items)]
+    # traces linking to the order's (fills arrive in their own trace, linked to the order) ...
     chosen = set(selected)
-    for trace_id, items in grouped.items():
-        if trace_id in chosen:
-            continue
-        for s in items:
-            if any(link["trace_id"] in chosen for link in s.get("links") or ()):
-                if order_id is not None:
-                    selected.append(trace_id)
-                break
-    if order_id is not None:
-        for trace_id in list(selected):
-            for s in grouped[trace_id]:
-                for link in s.get("links") or ():
-                    if link["trace_id"] in grouped and link["trace_id"] not in selected:
-                        selected.append(link["trace_id"])
-    result = [grouped[t] for t in selected]
-    if order_id is not None:  # the order's story in time order: signal, order, fills
-        result.sort(key=lambda items: items[0]["start_ns"] or 0)
-    return result
+    selected += [
+        t for t, items in grouped.items() if t not in chosen and any(link["trace_id"] in chosen for s in items for link in s.get("links") or ())
+    ]
+    # ... and the traces they link to (the signal that caused the order)
+    for trace_id in list(selected):
+        for s in grouped[trace_id]:
+            for link in s.get("links") or ():
+                if link["trace_id"] in grouped and link["trace_id"] not in selected:
+                    selected.append(link["trace_id"])
+    # the order's story in time order: signal, order, fills
+    return sorted((grouped[t] for t in selected), key=lambda items: items[0]["start_ns"] or 0)
 
 
 def show_traces(argv: Sequence[str] | None = None) -> int:
@@ -528,9 +518,5 @@ def show_traces(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    return show_traces(argv)
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(show_traces())

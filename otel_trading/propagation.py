@@ -21,7 +21,8 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import uuid
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from opentelemetry import baggage, propagate
 from opentelemetry import context as context_api
@@ -167,7 +168,9 @@ def current_event_id() -> str | None:
 # -- messaging spans -----------------------------------------------------------------
 
 
-def _messaging_attributes(system: str, destination: str, operation: str, kind: TradingSpanKind | str | None, kw: dict) -> dict:
+def _messaging_attributes(
+    system: str, destination: str, operation: str, kind: TradingSpanKind | str | None, kw: dict, event_id: str | None, causation_id: str | None
+) -> dict:
     attrs: dict[str, Any] = {
         "messaging.system": system,
         "messaging.destination.name": destination,
@@ -178,6 +181,11 @@ def _messaging_attributes(system: str, destination: str, operation: str, kind: T
     cid = correlation_id()
     if cid is not None:
         attrs[A.CORRELATION_ID] = cid
+    if event_id:
+        attrs["messaging.message.id"] = event_id
+        attrs[A.EVENT_ID] = event_id
+    if causation_id:
+        attrs[A.CAUSATION_ID] = causation_id
     return attrs
 
 
@@ -194,11 +202,7 @@ def producer_span(destination: str, carrier: dict | list, *, system: str = "kafk
     """
     event_id = event_id or uuid.uuid4().hex
     causation_id = causation_id or _event_id.get()
-    attrs = _messaging_attributes(system, destination, "send", trading_kind, kw)
-    attrs["messaging.message.id"] = event_id
-    attrs[A.EVENT_ID] = event_id
-    if causation_id:
-        attrs[A.CAUSATION_ID] = causation_id
+    attrs = _messaging_attributes(system, destination, "send", trading_kind, kw, event_id, causation_id)
     with _tracer().start_as_current_span(f"send {destination}", kind=SpanKind.PRODUCER, attributes=attrs) as span:
         accessors = _accessors(carrier)
         if accessors is not None:
@@ -223,14 +227,8 @@ def consumer_span(destination: str, carrier: Any, *, system: str = "kafka", oper
     parent = extract(carrier)
     token = context_api.attach(parent)
     try:
-        event_id = header(carrier, EVENT_ID_HEADER) if carrier is not None else None
-        causation_id = header(carrier, CAUSATION_ID_HEADER) if carrier is not None else None
-        attrs = _messaging_attributes(system, destination, operation, trading_kind, kw)
-        if event_id:
-            attrs["messaging.message.id"] = event_id
-            attrs[A.EVENT_ID] = event_id
-        if causation_id:
-            attrs[A.CAUSATION_ID] = causation_id
+        event_id = header(carrier, EVENT_ID_HEADER)
+        attrs = _messaging_attributes(system, destination, operation, trading_kind, kw, event_id, header(carrier, CAUSATION_ID_HEADER))
         sender = trace_api.get_current_span(parent).get_span_context()
         links = [trace_api.Link(sender)] if sender.is_valid else None
         event_token = _event_id.set(event_id)

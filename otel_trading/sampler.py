@@ -31,7 +31,7 @@ import sys
 import threading
 import time
 import weakref
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from opentelemetry import metrics, trace
 from opentelemetry.context import Context
@@ -94,9 +94,9 @@ def _keep(attributes: Attributes, trace_state: TraceState | None = None) -> Samp
 class Rule:
     """What to do with root spans of one kind: keep all, a ratio, or a rate."""
 
-    __slots__ = ("kind", "ratio", "rate", "explicit", "bound")
+    __slots__ = ("kind", "ratio", "rate", "bound")
 
-    def __init__(self, kind: str, ratio: float | None = None, rate: float | None = None, explicit: bool = False):
+    def __init__(self, kind: str, ratio: float | None = None, rate: float | None = None):
         if (ratio is None) == (rate is None):
             raise ValueError("a rule is a ratio or a rate")
         if ratio is not None and not 0.0 <= ratio <= 1.0:
@@ -106,7 +106,6 @@ class Rule:
         self.kind = kind
         self.ratio = ratio
         self.rate = rate
-        self.explicit = explicit
         self.bound = TraceIdRatioBased.get_bound_for_rate(ratio) if ratio is not None else 0
 
     @property
@@ -123,17 +122,11 @@ class Rule:
 
 
 def _parse_value(text: str) -> tuple[float | None, float | None]:
-    """``'0.1'`` -> (0.1, None); ``'50/s'`` -> (None, 50.0). Raise ValueError otherwise."""
+    """``'0.1'`` -> (0.1, None); ``'50/s'`` -> (None, 50.0). ValueError when not a number (``Rule`` checks ranges)."""
     text = text.strip().lower()
     if text.endswith("/s"):
-        rate = float(text[:-2].strip())
-        if not (rate >= 0.0 and rate != float("inf")):
-            raise ValueError
-        return None, rate
-    ratio = float(text)
-    if not 0.0 <= ratio <= 1.0:
-        raise ValueError
-    return ratio, None
+        return None, float(text[:-2].strip())
+    return float(text), None
 
 
 def parse_rules(arg: str | float | None) -> tuple[dict[str, Rule], list[str]]:
@@ -159,11 +152,9 @@ def parse_rules(arg: str | float | None) -> tuple[dict[str, Rule], list[str]]:
             bad.append(part)
             continue
         try:
-            ratio, rate = _parse_value(value)
+            rules[key] = Rule(key, *_parse_value(value))
         except ValueError:
             bad.append(part)
-            continue
-        rules[key] = Rule(key, ratio, rate, explicit=True)
     return rules, bad
 
 
@@ -189,14 +180,13 @@ def _report_bad(arg: str, bad: list[str], effective: str) -> None:
 class _KindState:
     """Decision state and counts for one kind label (one per kind, plus ``other``)."""
 
-    __slots__ = ("label", "rule", "explicit", "pinned", "mode", "bound", "rate", "burst", "tokens", "last", "_kept", "_dropped", "count_kept", "count_dropped", "lock", "promote")
+    __slots__ = ("label", "rule", "pinned", "mode", "bound", "rate", "burst", "tokens", "last", "_kept", "_dropped", "count_kept", "count_dropped", "lock", "promote")
 
     ALWAYS, RATIO, RATE = 0, 1, 2
 
     def __init__(self, label: str, rule: Rule, must_keep: bool, explicit: bool):
         self.label = label
         self.rule = rule
-        self.explicit = explicit
         self.pinned = must_keep and not explicit  # a must-keep kind without its own rule
         if self.pinned:
             self.mode = self.ALWAYS
@@ -214,6 +204,10 @@ class _KindState:
         self.burst = max(1.0, self.rate) if self.rate else 0.0
         self.tokens = self.burst
         self.last = time.monotonic()
+        self.reset_counts()
+
+    def reset_counts(self) -> None:
+        """Zero counts and a fresh lock: at start, and in a forked child (which counts its own decisions only)."""
         # Exact counts without a lock: next() on itertools.count is atomic under the GIL.
         self._kept = itertools.count()
         self._dropped = itertools.count()
@@ -260,14 +254,6 @@ class _KindState:
             self.count_dropped()
         return keep
 
-    def reset_after_fork(self) -> None:
-        """In a forked child: a fresh lock, and counts of this process's decisions only."""
-        self.lock = threading.Lock()
-        self._kept = itertools.count()
-        self._dropped = itertools.count()
-        self.count_kept = self._kept.__next__
-        self.count_dropped = self._dropped.__next__
-
 
 # ------------------------------------------------------------------------ samplers
 
@@ -292,7 +278,7 @@ class TradingSampler(Sampler):
             for key, value in rules.items():
                 key = key.value if isinstance(key, TradingSpanKind) else str(key).strip().lower()
                 if isinstance(value, Rule):
-                    parsed[key] = Rule(key, value.ratio, value.rate, explicit=True)
+                    parsed[key] = Rule(key, value.ratio, value.rate)
                     continue
                 sub, sub_bad = parse_rules(f"{key}={value}")
                 parsed.update(sub)
@@ -371,7 +357,7 @@ class TradingSampler(Sampler):
             return self._other
 
     def _sample_root(self, trace_id: int, attributes: Attributes) -> SamplingResult:
-        try:
+        try:  # _state() inlined: the root decision is the hot path
             state = self._lookup.get(attributes.get(SPAN_KIND_ATTRIBUTE), self._other) if attributes else self._other
         except TypeError:  # an unhashable attribute value (a list): not a kind
             state = self._other
@@ -516,7 +502,7 @@ def current() -> TradingSampler | None:
 # ---------------------------------------------------------------------- the metric
 
 _ALL_STATES: list[_KindState] = []  # every sampler's per-kind counts (small; never dropped)
-_registered: "weakref.WeakSet" = weakref.WeakSet()
+_registered: weakref.WeakSet = weakref.WeakSet()
 _registered_global = False
 _register_lock = threading.Lock()
 
@@ -579,7 +565,7 @@ def _version() -> str:
 
 def _after_fork_in_child() -> None:
     for state in _ALL_STATES:
-        state.reset_after_fork()
+        state.reset_counts()
 
 
 if hasattr(os, "register_at_fork"):

@@ -27,7 +27,8 @@ import inspect
 import random
 import time
 from collections import OrderedDict
-from typing import Any, Callable, NamedTuple, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 from opentelemetry import context as context_api
 from opentelemetry import trace as trace_api

@@ -7,21 +7,12 @@ import logging
 import os
 
 import pytest
-import structlog
 
-from otel_trading import logs
 from otel_trading.logs import AUDIT, get_logger
 from otel_trading.logs.files import RotatingWriter
 from otel_trading.logs.testing import LogCapture
 from otel_trading.settings import load
-
-
-@pytest.fixture(autouse=True)
-def _clean():
-    structlog.reset_defaults()
-    yield
-    logs.uninstall()
-    structlog.reset_defaults()
+from test_logs_fixtures import clean_logging  # noqa: F401
 
 
 def read(path):

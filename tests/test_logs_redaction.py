@@ -7,23 +7,14 @@ import sys
 import types
 
 import pytest
-import structlog
 
-from otel_trading import logs
 from otel_trading.logs import get_logger
 from otel_trading.logs.redaction import MASK, Redactor
 from otel_trading.logs.testing import LogCapture
+from test_logs_fixtures import clean_logging  # noqa: F401
 
 TOKEN = "sk_live_4eC39HqLyjWDarjtT1zdp7dc"
 CARD = "4111 1111 1111 1111"
-
-
-@pytest.fixture(autouse=True)
-def _clean():
-    structlog.reset_defaults()
-    yield
-    logs.uninstall()
-    structlog.reset_defaults()
 
 
 @pytest.mark.parametrize(
@@ -118,7 +109,7 @@ def test_rendered_and_exported_copies_are_redacted_stdlib():
 
 def test_exported_span_attributes_and_events_are_redacted():
     with LogCapture() as cap:
-        with cap.tracer.start_as_current_span("s", attributes={"password": "p", "http.url": f"https://x/?token=abc123def"}) as span:
+        with cap.tracer.start_as_current_span("s", attributes={"password": "p", "http.url": "https://x/?token=abc123def"}) as span:
             span.set_attribute("trading.symbol", "AAPL")
             span.add_event("login", {"authorization": "Basic dXNlcjpwYXNz"})
             try:

@@ -15,14 +15,7 @@ from otel_trading import logs
 from otel_trading.logs import AUDIT, BUSINESS, JsonFormatter, TraceContextFilter
 from otel_trading.logs.schema import LOG_LINE_SCHEMA
 from otel_trading.logs.testing import LogCapture
-
-
-@pytest.fixture(autouse=True)
-def _clean():
-    structlog.reset_defaults()
-    yield
-    logs.uninstall()
-    structlog.reset_defaults()
+from test_logs_fixtures import clean_logging  # noqa: F401
 
 
 def test_record_inside_span_is_exported_with_trace_context_and_rendered_with_ids():

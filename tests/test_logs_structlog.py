@@ -17,17 +17,9 @@ from otel_trading import logs
 from otel_trading.logs import AUDIT, BUSINESS, get_logger
 from otel_trading.logs.schema import LOG_LINE_SCHEMA
 from otel_trading.logs.testing import LogCapture
+from test_logs_fixtures import clean_logging  # noqa: F401
 
 HEX = "0123456789abcdef"
-
-
-@pytest.fixture(autouse=True)
-def _clean():
-    structlog.reset_defaults()
-    yield
-    logs.uninstall()
-    structlog.reset_defaults()
-    structlog.contextvars.clear_contextvars()
 
 
 def ids(span):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from otlp_receiver import attributes
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as SpanProto
+from test_trading_fixtures import METRIC_UNITS
 
 KIND = "trading.span.kind"
 
@@ -160,21 +161,7 @@ def _metrics(otlp):
 def test_metrics_as_exported_with_cardinality_limit(otlp, run_instrumented):
     proc = run_instrumented(METRICS, OTEL_TRADING_PER_SYMBOL_METRICS="true", OTEL_TRADING_CARDINALITY_LIMIT="10")
     assert proc.returncode == 0, proc.stderr
-    names = {
-        "trading.orders": "{order}",
-        "trading.order.rejections": "{order}",
-        "trading.fills": "{fill}",
-        "trading.order.ack.duration": "s",
-        "trading.order.fill.duration": "s",
-        "trading.tick_to_trade.duration": "s",
-        "trading.order.slippage": "{bp}",
-        "trading.pnl": "{currency}",
-        "trading.positions.open": "{position}",
-        "trading.market_data.ticks": "{tick}",
-        "trading.pipeline.stage.processed": "{event}",
-        "trading.pipeline.stage.lag": "s",
-        "trading.pipeline.stage.staleness": "s",
-    }
+    names = METRIC_UNITS
     metrics = otlp.wait_for(lambda r: set(names) <= set(_metrics(r)) and _metrics(r))
     assert {n: metrics[n].unit for n in names} == names
     ack = metrics["trading.order.ack.duration"].points[0]

@@ -1,4 +1,4 @@
-"""Fixtures shared by the test_trading_* files: fresh SDK providers swapped in as the globals.
+"""Shared by the test_trading_* files: fresh SDK providers swapped in as the globals, the expected metric units.
 
 The API lets a process set its global providers once; the helpers read the
 globals, so each test installs its own provider directly and restores the old one.
@@ -16,6 +16,23 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from otel_trading import metrics, tracing
+
+# every trading instrument and its unit, as exported (CONTRACT.md "Metric names")
+METRIC_UNITS = {
+    "trading.orders": "{order}",
+    "trading.order.rejections": "{order}",
+    "trading.fills": "{fill}",
+    "trading.order.ack.duration": "s",
+    "trading.order.fill.duration": "s",
+    "trading.tick_to_trade.duration": "s",
+    "trading.order.slippage": "{bp}",
+    "trading.pnl": "{currency}",
+    "trading.positions.open": "{position}",
+    "trading.market_data.ticks": "{tick}",
+    "trading.pipeline.stage.processed": "{event}",
+    "trading.pipeline.stage.lag": "s",
+    "trading.pipeline.stage.staleness": "s",
+}
 
 
 class Spans:

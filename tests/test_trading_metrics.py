@@ -11,23 +11,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from otel_trading import attributes as A
 from otel_trading import metrics as M
 from otel_trading.settings import load
-from test_trading_fixtures import exported, metric_reader  # noqa: F401
-
-EXPECTED = {
-    "trading.orders": "{order}",
-    "trading.order.rejections": "{order}",
-    "trading.fills": "{fill}",
-    "trading.order.ack.duration": "s",
-    "trading.order.fill.duration": "s",
-    "trading.tick_to_trade.duration": "s",
-    "trading.order.slippage": "{bp}",
-    "trading.pnl": "{currency}",
-    "trading.positions.open": "{position}",
-    "trading.market_data.ticks": "{tick}",
-    "trading.pipeline.stage.processed": "{event}",
-    "trading.pipeline.stage.lag": "s",
-    "trading.pipeline.stage.staleness": "s",
-}
+from test_trading_fixtures import METRIC_UNITS, exported, metric_reader  # noqa: F401
 
 
 def record_everything():
@@ -53,7 +37,7 @@ def points(metric):
 def test_names_units_and_attributes(metric_reader):
     record_everything()
     metrics = exported(metric_reader)
-    assert {name: m.unit for name, m in metrics.items() if name.startswith("trading.")} == EXPECTED
+    assert {name: m.unit for name, m in metrics.items() if name.startswith("trading.")} == METRIC_UNITS
     orders = points(metrics["trading.orders"])[0]
     assert dict(orders.attributes) == {A.SIDE: "buy", A.ORDER_TYPE: "limit", A.VENUE: "XNAS", A.ORDER_STATUS: "acked", A.STRATEGY_ID: "mm-1"}
     assert dict(points(metrics["trading.order.rejections"])[0].attributes)[A.REJECT_REASON] == "insufficient_margin"

@@ -18,8 +18,8 @@ import os
 import socket
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 from urllib.parse import urlparse
 
 from otel_trading.localfiles import DEMO_DIR as DEFAULT_DIR

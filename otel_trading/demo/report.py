@@ -133,7 +133,7 @@ def print_local_report(stats, folder: Path, elapsed: float, traces: int = 3) -> 
                 lines = sum(1 for _ in fh)
             out(f"  {Path(path).resolve()}  ({lines} lines)")
     example = (stats.rejected_ids or stats.filled_ids or stats.order_ids or ["ORD-000001"])[0]
-    dir_arg = "" if str(folder) == "otel-trading-demo" else f" --dir {folder}"
+    dir_arg = "" if str(folder) == localfiles.DEMO_DIR else f" --dir {folder}"
     out(f"  more: otel-trading traces{dir_arg} --order {example}    (or jq . {folder}/spans.*.jsonl)")
 
 

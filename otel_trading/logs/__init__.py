@@ -17,7 +17,19 @@ from otel_trading.logs.contextflow import ContextThread, start_thread, submit, w
 from otel_trading.logs.correlation import CORRELATION_BAGGAGE_KEY, current_fields
 from otel_trading.logs.levels import AUDIT, BUSINESS, NAME_TO_LEVEL, proxy_custom_level, register_stdlib_levels
 from otel_trading.logs.redaction import RedactingLogRecordProcessor, RedactingSpanProcessor, Redactor, configure_redaction, get_redactor
-from otel_trading.logs.stdlib import ConsoleFormatter, JsonFormatter, TraceContextFilter, TradingLoggingHandler
+from otel_trading.logs.files import Channels
+from otel_trading.logs.stdlib import (
+    ChannelHandler,
+    ConsoleFormatter,
+    JsonFormatter,
+    TraceContextFilter,
+    TradingLoggingHandler,
+    _managed,
+    install_record_factory,
+    patch_config_functions,
+    uninstall_record_factory,
+    unpatch_config_functions,
+)
 
 __all__ = [
     "AUDIT",
@@ -97,13 +109,6 @@ def install(settings: Any, logger_provider: Any, *, stream: Any = None, stdlib_o
         if _state.settings is settings and _state.provider is logger_provider:
             return
         uninstall()
-    from otel_trading.logs.files import Channels
-    from otel_trading.logs.stdlib import (
-        ChannelHandler,
-        install_record_factory,
-        patch_config_functions,
-        _managed,
-    )
     from otel_trading.logs.structlog_setup import OwnChainProcessor, TradingProcessor, TradingStructlogInstrumentor, default_config, resolve_format
 
     state = _State()
@@ -198,8 +203,6 @@ def uninstall() -> None:
     state = _state
     if state is None:
         return
-    from otel_trading.logs.stdlib import _managed, uninstall_record_factory, unpatch_config_functions
-
     if state.instrumentor is not None and state.instrumentor.is_instrumented_by_opentelemetry:
         state.instrumentor.uninstrument()
     _clear_proxy_caches()
@@ -222,7 +225,7 @@ def uninstall() -> None:
 
 # --- get_logger ----------------------------------------------------------------
 
-_proxies: "weakref.WeakSet[_LoggerProxy]" = weakref.WeakSet()
+_proxies: weakref.WeakSet[_LoggerProxy] = weakref.WeakSet()
 _LOG_METHODS = frozenset(
     {"debug", "info", "business", "audit", "warning", "warn", "error", "exception", "critical", "fatal", "msg", "log"}
 )

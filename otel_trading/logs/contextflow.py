@@ -11,8 +11,9 @@ from __future__ import annotations
 import contextvars
 import functools
 import threading
+from collections.abc import Callable
 from concurrent.futures import Executor, Future
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 

@@ -71,21 +71,8 @@ def current_fields(context: Any = None) -> dict[str, Any]:
     Keys present only when known: ``trace_id``, ``span_id``, ``correlation_id``
     and the trading fields (``symbol``, ``order_id``, ``strategy``, ``venue``, ``side``).
     """
-    ctx = _current_context() if context is None else context
     out: dict[str, Any] = {}
-    span = ctx.get(_SPAN_KEY)
-    if span is not None:
-        entry = _span_entry(span)
-        if entry is not None:
-            out["trace_id"] = entry[0]
-            out["span_id"] = entry[1]
-            for field, value in entry[2]:
-                out[field] = value
-    bag = ctx.get(_BAGGAGE_KEY)
-    if bag:
-        cid = bag.get(CORRELATION_BAGGAGE_KEY)
-        if cid is not None:
-            out["correlation_id"] = cid
+    add_correlation(out, _current_context() if context is None else context)
     return out
 
 
@@ -93,7 +80,9 @@ def add_correlation(event_dict: dict, ctx: Any) -> None:
     """Set ``trace_id``/``span_id`` and, unless already bound, the trading fields and ``correlation_id``."""
     span = ctx.get(_SPAN_KEY)
     if span is not None:
-        entry = _span_entry(span)
+        entry = _cache.get(id(span))  # the cache hit of _span_entry() inlined: this runs for every log line
+        if entry is None or entry[5] is not span or (entry[4] is not None and len(entry[4]) != entry[3]):
+            entry = _span_entry(span)
         if entry is not None:
             event_dict["trace_id"] = entry[0]
             event_dict["span_id"] = entry[1]

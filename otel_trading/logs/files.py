@@ -19,6 +19,8 @@ import threading
 from typing import Any
 
 from otel_trading.logs.levels import NAME_TO_LEVEL
+from otel_trading.logs.redaction import _warn_once
+from otel_trading.logs.rendering import dumps
 
 
 class RotatingWriter:
@@ -62,8 +64,6 @@ class RotatingWriter:
                 self._file.write(line)
                 self._size += len(line)
             except OSError as exc:
-                from otel_trading.logs.redaction import _warn_once
-
                 _warn_once(f"cannot write log file {self.path}: {exc}")
 
     def close(self) -> None:
@@ -96,8 +96,6 @@ class Channels:
     def write_event(self, event_dict: dict, level: str, logger: str | None) -> None:
         writers = self.route(level, NAME_TO_LEVEL.get(level, 0), logger, event_dict.get("channel"))
         if writers:
-            from otel_trading.logs.rendering import dumps
-
             line = dumps(event_dict) + b"\n"
             for writer in writers:
                 writer.write(line)

@@ -91,20 +91,6 @@ def severity(level_name: Any) -> tuple[SeverityNumber, str | None]:
     return _UNSPECIFIED
 
 
-def parse_level(text: str | int) -> int:
-    """``"audit"`` / ``"INFO"`` / ``"25"`` / ``25`` -> level number; ValueError otherwise."""
-    if isinstance(text, int):
-        if text < 0:
-            raise ValueError
-        return text
-    value = str(text).strip().lower()
-    if value in NAME_TO_LEVEL:
-        return NAME_TO_LEVEL[value]
-    if value.isdigit():
-        return int(value)
-    raise ValueError(f"unknown level {text!r}")
-
-
 def level_name(number: int) -> str:
     """Lowercase name of a level number (nearest lower known level for odd numbers)."""
     name = LEVEL_TO_NAME.get(number)
@@ -190,8 +176,8 @@ def filtering_logger_class(min_level: int) -> type:
 
     for level, name in LEVEL_TO_NAME.items():
         sync_meths[name], sync_meths[f"a{name}"] = make(level, name)
-    sync_meths["exception"] = base.exception if ERROR >= min_level else _native._nop
-    sync_meths["aexception"] = base.aexception if ERROR >= min_level else _native._anop
+    sync_meths["exception"] = base.exception if min_level <= ERROR else _native._nop
+    sync_meths["aexception"] = base.aexception if min_level <= ERROR else _native._anop
     sync_meths["fatal"], sync_meths["afatal"] = sync_meths["critical"], sync_meths["acritical"]
     sync_meths["warn"], sync_meths["awarn"] = sync_meths["warning"], sync_meths["awarning"]
     sync_meths["msg"], sync_meths["amsg"] = sync_meths["info"], sync_meths["ainfo"]

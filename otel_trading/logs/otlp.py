@@ -1,8 +1,8 @@
-"""OTLP export of log events: a cheaper emit path on top of the upstream structlog processor.
+"""OTLP export of log events: a cheaper emit path than the upstream structlog processor's.
 
 Compared with ``opentelemetry-instrumentation-structlog``'s ``StructlogProcessor``
-(which this subclasses, so the upstream instrumentor's configure patching
-recognises it):
+(which ``structlog_setup.TradingProcessor`` subclasses, so the upstream
+instrumentor's configure patching recognises it):
 
 * the OTel ``Logger`` is cached per logger name (upstream calls
   ``get_logger()`` for every event);
@@ -17,11 +17,9 @@ recognises it):
 from __future__ import annotations
 
 import threading
-from time import time_ns
 from typing import Any
 
 from opentelemetry._logs import LogRecord, NoOpLogger, NoOpLoggerProvider, get_logger_provider
-from opentelemetry.instrumentation.structlog import StructlogProcessor
 
 from otel_trading.logs.levels import severity
 
@@ -215,35 +213,3 @@ class OtlpEmitter:
                 attributes=attributes,
             )
         )
-
-
-def event_attributes(event_dict: dict) -> dict:
-    return {k: v for k, v in event_dict.items() if k not in RESERVED}
-
-
-class TradingStructlogProcessor(StructlogProcessor):
-    """Stand-alone structlog processor exporting events over OTLP (no rendering changes).
-
-    The full otel-trading chain uses :class:`otel_trading.logs.structlog_setup.TradingProcessor`,
-    which includes this export step; this class is for apps that assemble chains by hand.
-    """
-
-    def __init__(self, logger_provider: Any = None):
-        super().__init__(logger_provider=logger_provider)
-        self.emitter = OtlpEmitter(self._logger_provider)
-
-    def __call__(self, logger: Any, method_name: str, event_dict: dict) -> dict:
-        emitter = self.emitter
-        if emitter.active:
-            from otel_trading.logs.correlation import _current_context
-
-            name = event_dict.get("logger") or getattr(logger, "name", None) or SCOPE_FALLBACK
-            emitter.emit(
-                name,
-                event_dict.get("level") or method_name,
-                event_dict.get("event"),
-                event_attributes(event_dict),
-                _current_context(),
-                time_ns(),
-            )
-        return event_dict

@@ -120,7 +120,7 @@ class NamedBytesLoggerFactory:
 
 def _slots(cls: type) -> tuple:
     """Add a ``name`` slot unless the structlog class already has one (structlog >= 26.1)."""
-    return () if "name" in getattr(cls, "__slots__", ("name",)) or not hasattr(cls, "__slots__") else ("name",)
+    return () if "name" in getattr(cls, "__slots__", ("name",)) else ("name",)
 
 
 class _NamedBytesLogger(structlog.BytesLogger):

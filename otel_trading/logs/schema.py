@@ -33,18 +33,3 @@ LOG_LINE_SCHEMA: dict = {
     "dependentRequired": {"trace_id": ["span_id"], "span_id": ["trace_id"], "exc_type": ["exc_message", "stack"]},
     "additionalProperties": True,
 }
-
-# the fields of the README table, in order
-FIELDS: tuple[tuple[str, str], ...] = (
-    ("timestamp", "ISO 8601 UTC with microseconds, e.g. `2026-11-23T13:25:10.123456Z`"),
-    ("level", "`debug`, `info`, `business`, `audit`, `warning`, `error`, `critical`"),
-    ("logger", "logger name (`get_logger(name)`, `structlog.get_logger(name)`, stdlib logger name; `root` when none)"),
-    ("event", "the message"),
-    ("service", "`service.name` of the resource"),
-    ("trace_id", "32 lowercase hex, when logged inside a span (as Jaeger shows it)"),
-    ("span_id", "16 lowercase hex, with `trace_id`"),
-    ("correlation_id", "business correlation id from baggage `trading.correlation_id`, when present"),
-    ("symbol, order_id, strategy, venue, side", "trading context: bound/passed values, else the active span's `trading.symbol`, `trading.order.id`, `trading.strategy.id`, `trading.venue`, `trading.side`"),
-    ("exc_type, exc_message, stack", "for errors logged with an exception (`log.exception(...)`, `exc_info=`): type name, message, formatted traceback"),
-    ("(anything else)", "the event's own key/values and bound context (`bind`, `bind_contextvars`, stdlib `extra=`)"),
-)

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import logging
 import logging.config
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from opentelemetry.instrumentation.logging.handler import _RESERVED_ATTRS, LoggingHandler
 
@@ -35,10 +36,6 @@ _CORRELATED = frozenset({"correlation_id", *_TRADING_NAMES})
 
 def _level_name(record: logging.LogRecord) -> str:
     return record.levelname.lower()
-
-
-def _extras(record: logging.LogRecord) -> dict:
-    return {k: v for k, v in record.__dict__.items() if k not in SKIP_ATTRS}
 
 
 # --- record factory ----------------------------------------------------------
