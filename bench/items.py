@@ -19,6 +19,12 @@ import sys
 import time
 from typing import Any, Callable
 
+from otel_trading.settings import BY_NAME
+
+# otel-trading's processors as the distro configures them: queue and batch sizes from the settings table.
+OUR_SPAN_QUEUE = {"max_queue_size": BY_NAME["bsp_max_queue_size"].default, "max_export_batch_size": BY_NAME["bsp_max_export_batch_size"].default}
+OUR_LOG_QUEUE = {"max_queue_size": BY_NAME["blrp_max_queue_size"].default, "max_export_batch_size": BY_NAME["blrp_max_export_batch_size"].default}
+
 ATTRS = {"trading.strategy.id": "mm-1", "trading.symbol": "AAPL", "trading.venue": "XNAS"}
 DEVNULL = open(os.devnull, "w")  # noqa: SIM115 - live as long as the process
 DEVNULL_B = open(os.devnull, "wb")  # noqa: SIM115
@@ -128,21 +134,33 @@ def _provider_local(sampler):
 
 
 def _plain_structlog():
+    """structlog's documented production chain with orjson: the fair baseline for a JSON line."""
+    import logging
+
     import orjson
     import structlog
 
     return structlog.wrap_logger(
-        structlog.BytesLogger(open(os.devnull, "wb")),  # noqa: SIM115
+        structlog.BytesLogger(DEVNULL_B),
         processors=[
+            structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
+            structlog.processors.format_exc_info,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.JSONRenderer(serializer=orjson.dumps),
         ],
-    )
+        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+        cache_logger_on_first_use=True,
+    ).bind()
+
+
+ORDER_LOG = {"symbol": "AAPL", "side": "buy", "qty": 100, "price": 187.25, "order_id": "ord-000123", "venue": "XNAS"}
+ORDER_SPAN = {"trading.symbol": "AAPL", "trading.strategy.id": "mom-1", "trading.order.id": "ord-000123"}
 
 
 def item_structlog(n: int, reps: int) -> dict:
-    """A JSON log line: otel_trading (correlation + redaction, JSON) vs plain structlog + orjson."""
+    """A JSON log line with 6 key/values inside a trading span: otel_trading (correlation + trading
+    context + redaction, OTLP off) vs structlog's production chain + orjson; plus a filtered call."""
     plain = _plain_structlog()
     provider = _provider()
     from bench import adapters
@@ -150,15 +168,23 @@ def item_structlog(n: int, reps: int) -> dict:
     ours_logger = adapters.structlog_logger(DEVNULL_B)
 
     tracer = provider.get_tracer("bench")
-    with tracer.start_as_current_span("parent"):  # correlation has ids to add
+    with tracer.start_as_current_span("order", attributes=ORDER_SPAN):
         result = compare(
-            lambda: plain.info("order accepted", order_id="o-1", qty=100, price=101.25),
-            lambda: ours_logger.info("order accepted", order_id="o-1", qty=100, price=101.25),
+            lambda: plain.info("order placed", **ORDER_LOG),
+            lambda: ours_logger.info("order placed", **ORDER_LOG),
+            n,
+            reps,
+        )
+        filtered = compare(
+            lambda: plain.debug("tick", symbol="AAPL", px=1.0),
+            lambda: ours_logger.debug("tick", symbol="AAPL", px=1.0),
             n,
             reps,
         )
     result["baseline_per_s"] = 1e9 / result["baseline_ns"]
     result["ours_per_s"] = 1e9 / result["ours_ns"]
+    result["filtered_baseline_ns"] = filtered["baseline_ns"]
+    result["filtered_ours_ns"] = filtered["ours_ns"]
     return result
 
 
@@ -234,7 +260,7 @@ def item_overhead(n: int, reps: int) -> dict:
 
     with Receiver() as receiver:
         provider = TracerProvider()
-        processor = ReportingBatchSpanProcessor(FastOTLPSpanExporter(endpoint=receiver.endpoint, insecure=True))
+        processor = ReportingBatchSpanProcessor(FastOTLPSpanExporter(endpoint=receiver.endpoint, insecure=True), **OUR_SPAN_QUEUE)
         provider.add_span_processor(processor)
         trace.set_tracer_provider(provider)
 
@@ -349,10 +375,10 @@ def item_e2e(n: int, reps: int) -> dict:
     logging.getLogger("otel_trading.export").setLevel(logging.ERROR)
 
     def ours_spans(exporter):
-        return ReportingBatchSpanProcessor(exporter, max_queue_size=8192)
+        return ReportingBatchSpanProcessor(exporter, **OUR_SPAN_QUEUE)
 
     def ours_logs(exporter):
-        return ReportingBatchLogRecordProcessor(exporter, max_queue_size=8192)
+        return ReportingBatchLogRecordProcessor(exporter, **OUR_LOG_QUEUE)
 
     result: dict[str, Any] = {}
     with Receiver() as receiver:
@@ -458,7 +484,7 @@ def item_sustained(n: int, reps: int) -> dict:
     ladder = [2_500, 5_000, 7_500, 10_000, 15_000, 20_000, 30_000, 40_000] if seconds >= 0.5 else [5_000, 20_000]
     sides = {
         "stock": (OTLPSpanExporter, BatchSpanProcessor),
-        "ours": (FastOTLPSpanExporter, lambda e: ReportingBatchSpanProcessor(e, max_queue_size=8192)),
+        "ours": (FastOTLPSpanExporter, lambda e: ReportingBatchSpanProcessor(e, **OUR_SPAN_QUEUE)),
     }
     out: dict[str, Any] = {"seconds_per_step": seconds}
     with Receiver() as receiver:
@@ -494,7 +520,7 @@ def item_rss(n: int, reps: int) -> dict:
         from otel_trading.export import FastOTLPLogExporter, ReportingBatchLogRecordProcessor
 
         provider = LoggerProvider()
-        processor = ReportingBatchLogRecordProcessor(FastOTLPLogExporter(endpoint=receiver.endpoint, insecure=True), max_queue_size=8192)
+        processor = ReportingBatchLogRecordProcessor(FastOTLPLogExporter(endpoint=receiver.endpoint, insecure=True), **OUR_LOG_QUEUE)
         provider.add_log_record_processor(processor)
         logger = adapters.structlog_logger(DEVNULL_B, logger_provider=provider)
         start = time.perf_counter()

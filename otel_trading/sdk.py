@@ -139,14 +139,18 @@ def _build(settings: Settings, auto_instrumentation_version: str | None) -> Tele
     )
     for processor in logs.span_processors(settings):
         telemetry.tracer_provider.add_span_processor(processor)
-    bound_ms = settings.shutdown_timeout * 1000
+    reporting = {"report_interval": settings.drop_report_interval, "shutdown_timeout_millis": settings.shutdown_timeout * 1000}
     for exporter in _exporters("traces", settings):
-        telemetry.tracer_provider.add_span_processor(export.ReportingBatchSpanProcessor(exporter, shutdown_timeout_millis=bound_ms))
+        telemetry.tracer_provider.add_span_processor(
+            export.ReportingBatchSpanProcessor(exporter, **_queue(settings.bsp_max_queue_size, settings.bsp_max_export_batch_size), **reporting)
+        )
     set_tracer_provider(telemetry.tracer_provider)
 
     telemetry.logger_provider = LoggerProvider(resource=res, shutdown_on_exit=False)
     for exporter in _exporters("logs", settings):
-        telemetry.logger_provider.add_log_record_processor(export.ReportingBatchLogRecordProcessor(exporter, shutdown_timeout_millis=bound_ms))
+        telemetry.logger_provider.add_log_record_processor(
+            export.ReportingBatchLogRecordProcessor(exporter, **_queue(settings.blrp_max_queue_size, settings.blrp_max_export_batch_size), **reporting)
+        )
     set_logger_provider(telemetry.logger_provider)
 
     logs.install(settings, telemetry.logger_provider)
@@ -161,10 +165,15 @@ def _exporters(signal: str, settings: Settings) -> list:
     for name in _get_exporter_names(signal):
         try:
             _, cls = _import_config_components([name], _EXPORTER_GROUPS[signal])[0]
-            exporters.append(export.faster(cls)(**_exporter_args(cls, signal, settings)))
+            exporters.append(export.faster(cls, settings.fast_export)(**_exporter_args(cls, signal, settings)))
         except Exception as exc:  # e.g. Prometheus port in use: the app must keep running
             _report(f"{signal} exporter {name!r} could not start ({exc}); {signal} are not exported there")
     return exporters
+
+
+def _queue(size: int, batch: int) -> dict[str, int]:
+    """Queue and batch sizes; a batch larger than the queue (which the SDK refuses) is cut to the queue."""
+    return {"max_queue_size": size, "max_export_batch_size": min(batch, size)}
 
 
 def _exporter_args(cls: type, signal: str, settings: Settings) -> dict[str, Any]:

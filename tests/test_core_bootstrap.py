@@ -3,7 +3,6 @@ the pinned OpenTelemetry release set has every contrib instrumentation bootstrap
 
 import os
 import subprocess
-import sys
 import venv
 from pathlib import Path
 

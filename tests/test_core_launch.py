@@ -1,12 +1,11 @@
 """`opentelemetry-instrument python app.py` with otel-trading installed: the real
 wrapper, SDK and exporters in a subprocess, into the loopback OTLP receiver."""
 
-import json
 import re
 
 import pytest
 
-from conftest import clean_env, otlp_env, run_python
+from conftest import otlp_env, run_python
 
 APP = """
 import logging, structlog
@@ -215,3 +214,18 @@ def test_otlp_timeout_is_read_as_milliseconds_as_the_spec_says():
     s = settings.load({"OTEL_EXPORTER_OTLP_TIMEOUT": "2500", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "400"})
     assert sdk._exporter_args(OTLPSpanExporter, "traces", s) == {"timeout": 0.4}
     assert sdk._exporter_args(OTLPSpanExporter, "logs", s) == {"timeout": 2.5}
+
+
+def test_a_small_queue_caps_the_default_export_batch(otlp):
+    app = """
+from opentelemetry import trace
+for i in range(30):
+    with trace.get_tracer("bot").start_as_current_span(f"s{i}"):
+        pass
+"""
+    env = otlp_env(otlp, OTEL_BSP_MAX_QUEUE_SIZE="10", OTEL_METRICS_EXPORTER="none", OTEL_LOGS_EXPORTER="none", OTEL_BSP_SCHEDULE_DELAY="60000")
+    result = run_python(app, env)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert otlp.spans(), result.stderr  # the default batch (2048) did not make the SDK refuse a queue of 10
+    assert max(len(req.resource_spans[0].scope_spans[0].spans) for req in otlp.requests["traces"]) <= 10

@@ -11,7 +11,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ROWS = [
     "Span via helper vs raw SDK span",
     "Dropped market-data span vs raw SDK span",
-    "JSON log line",
+    "JSON log line (6 kv",
     "stdlib log line via bridge",
     "Metric: counter add",
     "Tracing overhead:",

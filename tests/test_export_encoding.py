@@ -218,3 +218,20 @@ def test_long_strings_are_never_cached():
     assert encoder.encode(spans) == encode_spans(spans).SerializeToString()
     assert not encoder._span_attrs._pairs and not encoder._span_attrs._keys.get("k" * 300)
     assert not any(len(name) > 256 for name in encoder._names)
+
+
+def test_spans_without_sdk_fields_use_the_public_properties():
+    """Any ReadableSpan-like object (another SDK version, a wrapper) encodes through its properties."""
+    provider, exporter = _spans()
+    with provider.get_tracer("t").start_as_current_span("wrapped", attributes={"a": 1, "b": "x"}) as span:
+        span.add_event("e", {"k": 2})
+    real = exporter.get_finished_spans()[0]
+
+    class Wrapper:
+        def __init__(self, inner):
+            self._inner = inner
+
+        def __getattr__(self, name):
+            return getattr(self._inner, name)
+
+    assert SpanEncoder().encode([Wrapper(real)]) == encode_spans([real]).SerializeToString()

@@ -223,7 +223,7 @@ def test_fast_http_exporters_deliver_spans_and_logs(otlp):
     logs_provider.shutdown()
 
 
-def test_faster_maps_only_the_stock_otlp_exporters(monkeypatch):
+def test_faster_maps_only_the_stock_otlp_exporters():
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpans
     from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HttpLogs
     from opentelemetry.sdk.trace.export import ConsoleSpanExporter
@@ -234,8 +234,6 @@ def test_faster_maps_only_the_stock_otlp_exporters(monkeypatch):
     assert faster(HttpLogs) is FastOTLPHTTPLogExporter
     assert faster(ConsoleSpanExporter) is ConsoleSpanExporter
     assert faster(GrpcSpans, enabled=False) is GrpcSpans
-    monkeypatch.setenv("OTEL_TRADING_FAST_EXPORT", "false")
-    assert faster(GrpcSpans) is GrpcSpans
 
 
 def test_a_batch_too_large_for_one_request_is_split_not_lost(otlp):
@@ -275,3 +273,54 @@ def test_http_batch_over_max_request_size_is_split(otlp):
     assert sorted(s.attributes["i"] for s in otlp.spans()) == list(range(10))
     lonely = FastOTLPHTTPSpanExporter(endpoint=f"{otlp.http_endpoint}/v1/traces", max_request_size=500)
     assert lonely.export(spans[:1]) is SpanExportResult.FAILURE  # one span over the limit: dropped, as the stock exporter does
+
+
+def test_log_processor_queues_the_same_readable_record_as_the_sdk():
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+    from opentelemetry.trace import SpanContext, TraceFlags, NonRecordingSpan, set_span_in_context
+
+    captured = []
+
+    class Grab:
+        def on_emit(self, record):
+            captured.append(record)
+
+        def shutdown(self):
+            pass
+
+        def force_flush(self, timeout_millis=None):
+            return True
+
+    provider = LoggerProvider(resource=Resource.create({"service.name": "same"}))
+    provider.add_log_record_processor(Grab())
+    context = set_span_in_context(NonRecordingSpan(SpanContext(7, 8, False, TraceFlags(1))))
+    provider.get_logger("bot", "2.0").emit(LogRecord(body={"k": [1, 2]}, severity_number=SeverityNumber.WARN, attributes={"a": 1}, context=context, event_name="e"))
+    original = captured[0]
+
+    class Keep:
+        def __init__(self):
+            self.got = []
+
+        def export(self, batch):
+            self.got += batch
+
+        def shutdown(self):
+            pass
+
+    stock_exporter, ours_exporter = Keep(), Keep()
+    stock = BatchLogRecordProcessor(stock_exporter, schedule_delay_millis=60_000)
+    ours = ReportingBatchLogRecordProcessor(ours_exporter, schedule_delay_millis=60_000)
+    stock.on_emit(original)
+    ours.on_emit(original)
+    stock.force_flush()
+    ours.force_flush()
+    a, b = stock_exporter.got[0], ours_exporter.got[0]
+    assert type(a) is type(b)
+    assert vars(a.log_record) == vars(b.log_record)  # same values, context replaced by an empty one
+    assert (a.resource, a.instrumentation_scope, a.limits) == (b.resource, b.instrumentation_scope, b.limits)
+    assert b.log_record is not original.log_record and original.log_record.context is context  # the app's record untouched
+    assert b.log_record.trace_id == 7 and b.log_record.span_id == 8
+    stock.shutdown()
+    ours.shutdown()
+
+

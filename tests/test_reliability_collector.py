@@ -80,9 +80,34 @@ def test_collector_going_away_and_coming_back(monkeypatch, caplog):
         server.stop(None)
 
 
-def test_hung_collector_does_not_block_the_hot_path(otlp):
-    otlp.delay = 2.0  # accepts the call, answers late
-    exporter = FastOTLPSpanExporter(endpoint=otlp.grpc_endpoint, insecure=True, timeout=10)
+def _hanging_collector():
+    """A gRPC trace receiver whose Export waits until ``release`` is set: a collector that hangs."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import grpc
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    release = threading.Event()
+    received = []
+
+    def export(raw: bytes, context) -> bytes:
+        release.wait(60)
+        request = ExportTraceServiceRequest.FromString(raw)
+        received.extend(s for rs in request.resource_spans for ss in rs.scope_spans for s in ss.spans)
+        return b""
+
+    server = grpc.server(ThreadPoolExecutor(max_workers=4))
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler("opentelemetry.proto.collector.trace.v1.TraceService", {"Export": grpc.unary_unary_rpc_method_handler(export)}),)
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    return server, port, release, received
+
+
+def test_hung_collector_does_not_block_the_hot_path():
+    server, port, release, received = _hanging_collector()
+    exporter = FastOTLPSpanExporter(endpoint=f"http://127.0.0.1:{port}", insecure=True, timeout=60)
     inside, finished = threading.Event(), threading.Event()
     export = exporter.export
 
@@ -98,17 +123,18 @@ def test_hung_collector_does_not_block_the_hot_path(otlp):
     provider = TracerProvider()
     provider.add_span_processor(processor)
     tracer = provider.get_tracer("bot")
-    _spans(tracer, 100, "first")
-    assert inside.wait(10)
-    _spans(tracer, 5000, "while-stuck")
-    stuck = not finished.is_set()
-    otlp.delay = 0
+    try:
+        _spans(tracer, 100, "first")
+        assert inside.wait(10)
+        _spans(tracer, 5000, "while-stuck")
+        assert not finished.is_set()  # 5000 spans were made while the export thread waited on the collector
+    finally:
+        release.set()
     provider.force_flush()
     provider.shutdown()
-    assert stuck  # 5000 spans were made while the export thread was still waiting on the collector
+    server.stop(None)
     assert processor.dropped >= 5000 - 1000  # the overflow was dropped and counted, not buffered
-    delivered = len(otlp.spans())
-    assert accounted(delivered, processor.dropped, 5100)
+    assert accounted(len(received), processor.dropped, 5100)
 
 
 def test_collector_down_for_the_whole_run_nothing_raises_and_all_is_counted(monkeypatch):

@@ -20,19 +20,14 @@ from otel_trading.export.processors import (
 
 
 
-def faster(exporter_cls: type, enabled: bool | None = None) -> type:
+def faster(exporter_cls: type, enabled: bool = True) -> type:
     """The fast equivalent of a stock exporter class, or the class itself.
 
     ``OTLPSpanExporter`` / ``OTLPLogExporter`` of the gRPC package map to
     :class:`FastOTLPSpanExporter` / :class:`FastOTLPLogExporter` (same constructor
     arguments); anything else is returned unchanged. ``enabled=False`` (the
-    ``fast_export`` setting; default: ``OTEL_TRADING_FAST_EXPORT``, true) turns the
-    substitution off.
+    ``fast_export`` setting, ``OTEL_TRADING_FAST_EXPORT``) turns the substitution off.
     """
-    import os
-
-    if enabled is None:
-        enabled = os.environ.get("OTEL_TRADING_FAST_EXPORT", "true").strip().lower() not in ("false", "0", "no", "off")
     if not enabled:
         return exporter_cls
     from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter

@@ -346,6 +346,10 @@ class _BatchEncoder:
         return b"".join(out)
 
 
+# The SDK span fields read directly (pinned SDK); a span type without all of them uses the properties.
+_SPAN_FIELDS = ("_context", "_parent", "_name", "_kind", "_start_time", "_end_time", "_attributes", "_events", "_links", "_status")
+
+
 class SpanEncoder(_BatchEncoder):
     """``encode(spans) -> bytes`` of an ``ExportTraceServiceRequest``."""
 
@@ -357,10 +361,14 @@ class SpanEncoder(_BatchEncoder):
         self._event_attrs = AttributeEncoder(b"\x1a")
         self._link_attrs = AttributeEncoder(b"\x22")
         self._names: dict[str, bytes] = {}
+        self._fast_types: dict[type, bool] = {}
 
     def encode_item(self, span) -> bytes:
-        fields = getattr(span, "__dict__", None)
-        if fields is not None and "_context" in fields and "_attributes" in fields:
+        fast = self._fast_types.get(type(span))
+        if fast is None:
+            fast = self._fast_types[type(span)] = all(f in getattr(span, "__dict__", ()) for f in _SPAN_FIELDS)
+        if fast:
+            fields = span.__dict__
             # SDK ReadableSpan / Span (pinned SDK): read the fields, skipping the properties'
             # per-call copies (MappingProxyType, tuple(events), tuple(links)).
             ctx = fields["_context"]
