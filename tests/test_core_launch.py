@@ -141,6 +141,21 @@ def test_every_bad_variable_gets_one_clear_line_and_the_app_still_exports(otlp):
     assert "Traceback" not in result.stderr
 
 
+def test_configure_validates_before_the_sdk_reads_the_environment(otlp):
+    app = """
+import otel_trading
+from opentelemetry import trace
+otel_trading.configure()
+with trace.get_tracer("bot").start_as_current_span("configured"):
+    pass
+"""
+    env = otlp_env(otlp, OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT="many", OTEL_RESOURCE_ATTRIBUTES="oops", OTEL_METRICS_EXPORTER="none", OTEL_LOGS_EXPORTER="none")
+    result = run_python(app, env, instrumented=False)
+    assert result.returncode == 0, result.stderr  # the SDK raises at import on such values when it reads them first
+    assert "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT='many' is invalid" in result.stderr
+    assert [s.name for s in otlp.spans()] == ["configured"]
+
+
 def test_bad_endpoint_falls_back_to_default_and_prometheus_port_conflict_is_survived(otlp):
     import socket
 
@@ -209,11 +224,11 @@ def test_latency_buckets_are_configurable(otlp):
 def test_otlp_timeout_is_read_as_milliseconds_as_the_spec_says():
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
-    from otel_trading import sdk, settings
+    from otel_trading import providers, settings
 
     s = settings.load({"OTEL_EXPORTER_OTLP_TIMEOUT": "2500", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "400"})
-    assert sdk._exporter_args(OTLPSpanExporter, "traces", s) == {"timeout": 0.4}
-    assert sdk._exporter_args(OTLPSpanExporter, "logs", s) == {"timeout": 2.5}
+    assert providers._exporter_args(OTLPSpanExporter, "traces", s) == {"timeout": 0.4}
+    assert providers._exporter_args(OTLPSpanExporter, "logs", s) == {"timeout": 2.5}
 
 
 def test_a_small_queue_caps_the_default_export_batch(otlp):

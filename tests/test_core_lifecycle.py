@@ -10,6 +10,17 @@ from conftest import BIN, otlp_env, run_python
 SLOW_EXPORT = {"OTEL_BSP_SCHEDULE_DELAY": "60000", "OTEL_BLRP_SCHEDULE_DELAY": "60000", "OTEL_METRIC_EXPORT_INTERVAL": "60000"}
 
 
+def sigterm_when_ready(app: str, env: dict) -> subprocess.Popen:
+    """Start ``app`` under the wrapper, wait for it to print "ready", send it SIGTERM."""
+    process = subprocess.Popen(
+        [str(BIN / "opentelemetry-instrument"), sys.executable, "-c", app],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    assert process.stdout.readline().strip() == "ready"
+    process.send_signal(signal.SIGTERM)
+    return process
+
+
 def test_buffered_spans_are_flushed_at_exit_and_the_exit_status_is_kept(otlp):
     app = """
 import sys, logging
@@ -33,12 +44,7 @@ with trace.get_tracer("bot").start_as_current_span("before-sigterm"):
 print("ready", flush=True)
 time.sleep(60)
 """
-    process = subprocess.Popen(
-        [str(BIN / "opentelemetry-instrument"), sys.executable, "-c", app],
-        env=otlp_env(otlp, **SLOW_EXPORT), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    assert process.stdout.readline().strip() == "ready"
-    process.send_signal(signal.SIGTERM)
+    process = sigterm_when_ready(app, otlp_env(otlp, **SLOW_EXPORT))
     assert process.wait(timeout=30) == -signal.SIGTERM
     assert [s.name for s in otlp.spans()] == ["before-sigterm"]
 
@@ -56,12 +62,7 @@ with trace.get_tracer("bot").start_as_current_span("graceful"):
 print("ready", flush=True)
 time.sleep(60)
 """
-    process = subprocess.Popen(
-        [str(BIN / "opentelemetry-instrument"), sys.executable, "-c", app],
-        env=otlp_env(otlp, **SLOW_EXPORT), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    assert process.stdout.readline().strip() == "ready"
-    process.send_signal(signal.SIGTERM)
+    process = sigterm_when_ready(app, otlp_env(otlp, **SLOW_EXPORT))
     assert process.wait(timeout=30) == 0
     assert "app handler" in process.stdout.read()
     assert [s.name for s in otlp.spans()] == ["graceful"]
