@@ -26,6 +26,7 @@ def run(argv: list[str] | None = None) -> int:
             continue
         shown = "***" if s.secret and value else s.parser.format(value)
         print(f"  {s.env:45} {shown!s:40} ({source})")
+    print(f"\n  sampler: {_sampler_description(effective)}")
     failures = [f"invalid: {p}" for p in effective.problems]
     for signal in ("traces", "metrics", "logs"):
         exporters = getattr(effective, f"{signal}_exporter")
@@ -43,6 +44,14 @@ def run(argv: list[str] | None = None) -> int:
         return 1
     print("\nNo problems found.")
     return 0
+
+
+def _sampler_description(effective) -> str:
+    """What the SDK will build from OTEL_TRACES_SAMPLER / _ARG, with its effective rules."""
+    from opentelemetry.sdk._configuration import _import_sampler
+
+    sampler = _import_sampler(effective.traces_sampler or "parentbased_always_on")
+    return sampler.get_description() if sampler is not None else "(could not be built; see above)"
 
 
 def _endpoint(effective, signal: str) -> str:

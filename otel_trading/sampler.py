@@ -431,7 +431,8 @@ class ParentBasedTradingSampler(ParentBased):
         self._description = (
             f"ParentBased{{root:{root.get_description()},remoteParentSampled:{ALWAYS_ON.get_description()},"
             f"remoteParentNotSampled:{ALWAYS_OFF.get_description()},localParentSampled:{ALWAYS_ON.get_description()},"
-            f"localParentNotSampled:{ALWAYS_OFF.get_description()}}}"
+            f"localParentNotSampled:{ALWAYS_OFF.get_description()},"
+            f"keptUnderUnsampledParent:{'|'.join(k for k, state in root._states.items() if state.promote)}}}"
         )
 
     @property

@@ -11,7 +11,13 @@ def doctor(env):
 
 
 def test_doctor_reports_sources_masks_secrets_and_reaches_the_collector(otlp):
-    env = otlp_env(otlp, OTEL_EXPORTER_OTLP_HEADERS="api-key=topsecret", OTEL_TRADING_DESK="fx")
+    env = otlp_env(
+        otlp,
+        OTEL_EXPORTER_OTLP_HEADERS="api-key=topsecret",
+        OTEL_TRADING_DESK="fx",
+        OTEL_TRACES_SAMPLER="parentbased_trading",
+        OTEL_TRACES_SAMPLER_ARG="market_data=0.25",
+    )
     result = doctor(env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "topsecret" not in result.stdout + result.stderr
@@ -19,6 +25,8 @@ def test_doctor_reports_sources_masks_secrets_and_reaches_the_collector(otlp):
     assert any("OTEL_TRADING_DESK" in l and "fx" in l and "(env)" in l for l in result.stdout.splitlines())
     assert any("OTEL_BSP_MAX_QUEUE_SIZE" in l and "8192" in l and "(default)" in l for l in result.stdout.splitlines())
     assert f"traces   OTLP endpoint {otlp.grpc_endpoint}: accepts connections" in result.stdout
+    sampler_line = next(l for l in result.stdout.splitlines() if l.strip().startswith("sampler:"))
+    assert "market_data" in sampler_line and "0.25" in sampler_line, sampler_line
     assert "No problems found." in result.stdout
 
 

@@ -96,6 +96,8 @@ def test_description_shows_effective_rules():
     pb = parentbased_trading_sampler("market_data=0.01")
     assert pb.get_description().startswith("ParentBased{root:TradingSampler{market_data=0.01,")
     assert "remoteParentNotSampled:AlwaysOffSampler" in pb.get_description()
+    assert pb.get_description().endswith(",keptUnderUnsampledParent:risk|order|execution|reconciliation}")
+    assert parentbased_trading_sampler("order=0.5").get_description().endswith(",keptUnderUnsampledParent:risk|execution|reconciliation}")
 
 
 def test_invalid_arg_one_stderr_line_valid_parts_apply(capsys):
