@@ -198,7 +198,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("service_name", "OTEL_SERVICE_NAME", TEXT, None, "`service.name` of the resource (SDK default `unknown_service`)."),
     Setting("resource_attributes", "OTEL_RESOURCE_ATTRIBUTES", PAIRS, None, "Extra resource attributes, `key=value,...` (service.version, service.namespace, deployment.environment.name, ...)."),
     *(
-        Setting(f"{s}_exporter", f"OTEL_{s.upper()}_EXPORTER", entry_point_names(_EXPORTERS[s], "otlp", "none"), ("otlp",), f"Exporters for {s}: `otlp`, `console`, `none`" + (", `prometheus`" if s == "metrics" else "") + "; a list such as `otlp,console`.")
+        Setting(f"{s}_exporter", f"OTEL_{s.upper()}_EXPORTER", entry_point_names(_EXPORTERS[s], "otlp", "none"), ("otlp",), f"Exporters for {s}: `otlp`, `console`, `local` (JSON-lines files), `none`" + (", `prometheus`" if s == "metrics" else "") + "; a list such as `otlp,console`.")
         for s in ("traces", "metrics", "logs")
     ),
     *_per_signal("otlp_endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT", URL, "OTLP endpoint (SDK default `http://localhost:4317` for grpc, `http://localhost:4318` for http/protobuf: the bundled collector)"),
