@@ -14,6 +14,7 @@ raises into the user's process.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -109,6 +110,30 @@ PAIRS = Parser(
     _pairs,
     "comma-separated key=value pairs",
     lambda v: v if isinstance(v, str) else ",".join(f"{k}={x}" for k, x in v.items()),
+)
+
+
+LOG_LEVELS = ("debug", "info", "business", "audit", "warning", "error", "critical")
+
+
+def _channels(text: str) -> dict[str, str]:
+    channels = {name: level.lower() for name, level in _pairs(text).items()}
+    _check(all(level in LOG_LEVELS for level in channels.values()))
+    return channels
+
+
+CHANNELS = Parser(_channels, "comma-separated channel=level pairs; levels: " + ", ".join(LOG_LEVELS), PAIRS.format)
+
+
+def _hook(text: str) -> str:
+    _check(re.fullmatch(r"(?:[A-Za-z_][\w.]*:[A-Za-z_][\w.]*)?", text.strip()) is not None)
+    return text.strip()
+
+
+HOOK = Parser(
+    _hook,
+    "`package.module:function` (or, in `configure()`, a module-level function)",
+    lambda v: v if isinstance(v, str) else f"{v.__module__}:{v.__qualname__}",
 )
 
 
@@ -259,13 +284,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("system_metrics", "OTEL_TRADING_SYSTEM_METRICS", BOOLEAN, False, "Export CPU, memory, GC and thread metrics (upstream system-metrics instrumentation)."),
     # --- logs (LOGS) ---
     Setting("log_format", "OTEL_TRADING_LOG_FORMAT", choice("auto", "json", "console"), "auto", "Rendered log format: `json` (one JSON object per line), `console` (coloured, for humans) or `auto` (console on a TTY, else json)."),
-    Setting("log_level", "OTEL_TRADING_LOG_LEVEL", choice("debug", "info", "business", "audit", "warning", "error", "critical"), "info", "Lowest level logged by the default structlog setup and exported from stdlib logging (`business`=22 and `audit`=23 sit between info and warning)."),
+    Setting("log_level", "OTEL_TRADING_LOG_LEVEL", choice(*LOG_LEVELS), "info", "Lowest level logged by the default structlog setup and exported from stdlib logging (`business`=22 and `audit`=23 sit between info and warning)."),
     Setting("redact", "OTEL_TRADING_REDACT", BOOLEAN, True, "Mask secret-looking keys and values (passwords, tokens, API keys, card/account numbers, ...) in rendered logs, exported logs and span attributes."),
     Setting("redact_keys", "OTEL_TRADING_REDACT_KEYS", NAMES, (), "Extra key names to mask, comma-separated; matched as substrings of the key lowercased without `_`, `-`, `.`."),
     Setting("redact_allow", "OTEL_TRADING_REDACT_ALLOW", NAMES, (), "Key names never masked by key (their values are still scanned), comma-separated."),
-    Setting("redact_hook", "OTEL_TRADING_REDACT_HOOK", Parser(lambda t: (_check(bool(__import__("re").fullmatch(r"(?:[A-Za-z_][\w.]*:[A-Za-z_][\w.]*)?", t.strip()))), t.strip())[1], "`package.module:function` (or, in `configure()`, a module-level function)", lambda v: v if isinstance(v, str) else f"{v.__module__}:{v.__qualname__}"), "", "Custom redaction `hook(mapping)` run on every log event dict and span attribute dict after the built-in rules; may change it in place."),
+    Setting("redact_hook", "OTEL_TRADING_REDACT_HOOK", HOOK, "", "Custom redaction `hook(mapping)` run on every log event dict and span attribute dict after the built-in rules; may change it in place."),
     Setting("log_dir", "OTEL_TRADING_LOG_DIR", TEXT, "logs", "Directory of the per-channel log files (created when needed)."),
-    Setting("log_files", "OTEL_TRADING_LOG_FILES", Parser(lambda t: {k: (_check(v.lower() in ("debug", "info", "business", "audit", "warning", "error", "critical")), v.lower())[1] for k, v in _pairs(t).items()}, "comma-separated channel=level pairs; levels: debug, info, business, audit, warning, error, critical", PAIRS.format), {}, "Per-channel JSON-lines files in `OTEL_TRADING_LOG_DIR`, e.g. `trading=info,market_data=warning,audit=audit`; a record goes to a channel named like its logger (or a parent), its `channel` key, or its level. Empty: no files."),
+    Setting("log_files", "OTEL_TRADING_LOG_FILES", CHANNELS, {}, "Per-channel JSON-lines files in `OTEL_TRADING_LOG_DIR`, e.g. `trading=info,market_data=warning,audit=audit`; a record goes to a channel named like its logger (or a parent), its `channel` key, or its level. Empty: no files."),
     Setting("log_file_max_bytes", "OTEL_TRADING_LOG_FILE_MAX_BYTES", integer(1024), 50_000_000, "Size in bytes at which a channel file is rotated."),
     Setting("log_file_backups", "OTEL_TRADING_LOG_FILE_BACKUPS", integer(0), 10, "Rotated files kept per channel (`audit.log.1` ... `.N`)."),
     # --- sampler and demo (SAMPLER) ---

@@ -71,11 +71,6 @@ class _State:
 _state: _State | None = None
 
 
-def _setting(settings: Any, name: str, default: Any) -> Any:
-    value = getattr(settings, name, default)
-    return default if value is None else value
-
-
 def _service_name(settings: Any, logger_provider: Any) -> str:
     """``service.name`` as exported: the logger provider's resource, else the setting."""
     resource = getattr(logger_provider, "resource", None)
@@ -120,17 +115,10 @@ def install(settings: Any, logger_provider: Any, *, stream: Any = None, stdlib_o
     if _last_redaction_settings is not settings:  # span_processors() already applied them
         redactor = _configure_redaction_from(settings)
 
-    files = _setting(settings, "log_files", {})
-    if files:
-        state.channels = Channels(
-            _setting(settings, "log_dir", "logs"),
-            files,
-            int(_setting(settings, "log_file_max_bytes", 50_000_000)),
-            int(_setting(settings, "log_file_backups", 10)),
-        )
-    level_name = str(_setting(settings, "log_level", "info")).lower()
-    level = NAME_TO_LEVEL.get(level_name, logging.INFO)
-    fmt = resolve_format(str(_setting(settings, "log_format", "auto")), stream)
+    if settings.log_files:
+        state.channels = Channels(settings.log_dir, settings.log_files, settings.log_file_max_bytes, settings.log_file_backups)
+    level = NAME_TO_LEVEL[settings.log_level]
+    fmt = resolve_format(settings.log_format, stream)
 
     # structlog
     common = {"service": service, "redactor": redactor, "channels": state.channels}
@@ -180,9 +168,9 @@ _last_redaction_settings: Any = None
 def _configure_redaction_from(settings: Any) -> Redactor:
     global _last_redaction_settings
     _last_redaction_settings = settings
-    enabled = bool(_setting(settings, "redact", True))
-    deny, allow = _setting(settings, "redact_keys", ()), _setting(settings, "redact_allow", ())
-    hook = _setting(settings, "redact_hook", "") or None
+    enabled = settings.redact
+    deny, allow = settings.redact_keys, settings.redact_allow
+    hook = settings.redact_hook or None
     try:
         return configure_redaction(enabled, deny, allow, hook)
     except ValueError as exc:
