@@ -279,6 +279,17 @@ def item_overhead(n: int, reps: int) -> dict:
 # ----------------------------------------------------------------------------- end-to-end export
 
 
+def _delivery(stats: dict, signal: str, n: int, start: float, produced: float, flushed: float) -> dict:
+    """What reached the receiver out of ``n`` made, and how fast."""
+    return {
+        "produced_per_s": n / (produced - start),
+        "delivered": stats[signal],
+        "dropped": n - stats[signal],
+        "delivered_per_s": stats[signal] / (flushed - start),
+        "undecodable": stats["bad"],
+    }
+
+
 def _e2e_spans(receiver, exporter_cls, processor_cls, n: int) -> dict:
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
@@ -298,13 +309,7 @@ def _e2e_spans(receiver, exporter_cls, processor_cls, n: int) -> dict:
     flushed = time.perf_counter()
     stats = receiver.wait_idle("spans", expect=n, quiet=0.2)
     provider.shutdown()
-    return {
-        "produced_per_s": n / (produced - start),
-        "delivered": stats["spans"],
-        "dropped": n - stats["spans"],
-        "delivered_per_s": stats["spans"] / (flushed - start),
-        "undecodable": stats["bad"],
-    }
+    return _delivery(stats, "spans", n, start, produced, flushed)
 
 
 def _e2e_logs(receiver, exporter_cls, processor_cls, n: int) -> dict:
@@ -326,13 +331,7 @@ def _e2e_logs(receiver, exporter_cls, processor_cls, n: int) -> dict:
     flushed = time.perf_counter()
     stats = receiver.wait_idle("logs", expect=n, quiet=0.2)
     provider.shutdown()
-    return {
-        "produced_per_s": n / (produced - start),
-        "delivered": stats["logs"],
-        "dropped": n - stats["logs"],
-        "delivered_per_s": stats["logs"] / (flushed - start),
-        "undecodable": stats["bad"],
-    }
+    return _delivery(stats, "logs", n, start, produced, flushed)
 
 
 def _export_only(exporter, items, reps: int) -> float:

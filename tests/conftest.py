@@ -68,3 +68,17 @@ def require_binary(name: str) -> str:
             pytest.fail(f"{name} is required in CI but is not installed (.ci/run installs it)")
         pytest.skip(f"{name} is not installed")
     return path
+
+
+def counts_by_error_type(reader, name: str) -> dict[str, int]:
+    """A counter's data points summed by ``error.type`` ('' for success), from an InMemoryMetricReader."""
+    out: dict[str, int] = {}
+    data = reader.get_metrics_data()
+    for rm in data.resource_metrics if data else ():
+        for sm in rm.scope_metrics:
+            for metric in sm.metrics:
+                if metric.name == name:
+                    for point in metric.data.data_points:
+                        key = point.attributes.get("error.type", "")
+                        out[key] = out.get(key, 0) + point.value
+    return out

@@ -17,6 +17,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExportResult
 
+from conftest import counts_by_error_type
 from otel_trading.export import ReportingBatchLogRecordProcessor, ReportingBatchSpanProcessor
 
 
@@ -49,20 +50,6 @@ def accounted(delivered: int, dropped: int, total: int) -> bool:
     without a lock, so a worker popping in between can make one count a drop that evicted nothing
     (or, with many producers, the reverse): allow that race a few items, never a silent loss of many."""
     return abs(delivered + dropped - total) <= max(3, total // 500)
-
-
-def _points(reader: InMemoryMetricReader, name: str) -> dict[str, int]:
-    """Sum of a counter's data points by error.type ('' for success)."""
-    out: dict[str, int] = {}
-    data = reader.get_metrics_data()
-    for rm in data.resource_metrics if data else ():
-        for sm in rm.scope_metrics:
-            for metric in sm.metrics:
-                if metric.name == name:
-                    for point in metric.data.data_points:
-                        key = point.attributes.get("error.type", "")
-                        out[key] = out.get(key, 0) + point.value
-    return out
 
 
 def test_span_burst_many_threads_bounded_queue_counted_drops_no_deadlock(monkeypatch, caplog):
@@ -99,7 +86,7 @@ def test_span_burst_many_threads_bounded_queue_counted_drops_no_deadlock(monkeyp
     total = 8 * 2000
     assert accounted(collector.received, processor.dropped, total)  # every span either delivered or counted
     assert processor.dropped >= total - 500 - 100  # the queue + the batch in flight
-    counts = _points(reader, "otel.sdk.processor.span.processed")
+    counts = counts_by_error_type(reader, "otel.sdk.processor.span.processed")
     assert counts.get("queue_full") == processor.dropped  # the SDK metric agrees with our count
     warnings = [r.getMessage() for r in caplog.records if r.name == "otel_trading.export"]
     reported = sum(int(m.split("dropped ")[1].split()[0]) for m in warnings)
@@ -124,7 +111,7 @@ def test_log_burst_above_queue_is_bounded_and_counted(monkeypatch, caplog):
         collector.release.set()
         provider.shutdown()
     assert accounted(collector.received, processor.dropped, 5000)
-    assert _points(reader, "otel.sdk.processor.log.processed").get("queue_full") == processor.dropped > 0
+    assert counts_by_error_type(reader, "otel.sdk.processor.log.processed").get("queue_full") == processor.dropped > 0
     messages = [r.getMessage() for r in caplog.records if r.name == "otel_trading.export"]
     assert messages and "log records" in messages[0] and "OTEL_BLRP_MAX_QUEUE_SIZE=300" in messages[0]
 

@@ -13,6 +13,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 
+from conftest import counts_by_error_type
 from otel_trading.export import FastOTLPSpanExporter, ReportingBatchSpanProcessor
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -24,19 +25,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _sum(reader, name: str) -> dict[str, int]:
-    out: dict[str, int] = {}
-    data = reader.get_metrics_data()
-    for rm in data.resource_metrics if data else ():
-        for sm in rm.scope_metrics:
-            for metric in sm.metrics:
-                if metric.name == name:
-                    for point in metric.data.data_points:
-                        key = point.attributes.get("error.type", "")
-                        out[key] = out.get(key, 0) + point.value
-    return out
 
 
 def _spans(tracer, n: int, name: str) -> None:
@@ -66,7 +54,7 @@ def test_collector_going_away_and_coming_back(monkeypatch, caplog):
         _spans(tracer, 300, "during")  # the app carries on: nothing raises
         provider.force_flush()  # the export fails after bounded retries (timeout 1.5 s)
     assert counts.spans == 300
-    failed = _sum(reader, "otel.sdk.exporter.span.exported")
+    failed = counts_by_error_type(reader, "otel.sdk.exporter.span.exported")
     assert sum(v for k, v in failed.items() if k) == 300  # the lost batch is counted as failed, by error type
 
     server, _, counts = serve(port)  # ... and comes back on the same address
@@ -148,8 +136,8 @@ def test_collector_down_for_the_whole_run_nothing_raises_and_all_is_counted(monk
     tracer = provider.get_tracer("bot")
     _spans(tracer, 10_000, "nowhere")
     provider.shutdown()
-    processed = _sum(reader, "otel.sdk.processor.span.processed")
-    exported = _sum(reader, "otel.sdk.exporter.span.exported")
+    processed = counts_by_error_type(reader, "otel.sdk.processor.span.processed")
+    exported = counts_by_error_type(reader, "otel.sdk.exporter.span.exported")
     dropped = processed.get("queue_full", 0)
     failed = sum(v for k, v in exported.items() if k)
     unsent = len(processor._batch_processor._queue)  # left when the shutdown bound was reached
