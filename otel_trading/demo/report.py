@@ -6,8 +6,9 @@ import glob
 from collections import Counter
 from pathlib import Path
 
-from otel_trading import localfiles, sampler
-from otel_trading.kinds import TradingSpanKind
+from otel_trading import sampling as sampler
+from otel_trading.export import localfiles
+from otel_trading.trading.kinds import TradingSpanKind
 
 
 def _heading(title: str) -> str:

@@ -1,0 +1,89 @@
+"""Reads the settings from the environment and ``configure()`` keywords: the one reader of both.
+
+Standard ``OTEL_*`` variables are validated here but read by the SDK itself:
+a bad value is removed from the environment (so the SDK falls back to its own
+default, or ours), and reported once on stderr naming the variable. Nothing here
+raises into the user's process.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from otel_trading.config.table import BY_NAME, SETTINGS, Setting
+from otel_trading.report import report
+
+
+class Settings:
+    """The effective settings: attribute per setting, where each came from, what was wrong."""
+
+    def __init__(self, values: dict[str, Any], sources: dict[str, str], problems: list[str]):
+        self.__dict__.update(values)
+        self.sources = sources
+        self.problems = problems
+
+    def __repr__(self) -> str:
+        return f"Settings({', '.join(f'{k}={getattr(self, k)!r}' for k in BY_NAME)})"
+
+
+def load(environ: os._Environ | dict | None = None, **overrides: Any) -> Settings:
+    """Read every setting from ``environ`` (default ``os.environ``) and ``overrides``.
+
+    Overrides (``configure()`` keywords) win over the environment. Standard
+    settings given as overrides are written to the environment, so the SDK reads
+    them exactly as it reads variables. A bad value is reported, dropped from
+    the environment and replaced by the default.
+    """
+    environ = os.environ if environ is None else environ
+    unknown = set(overrides) - set(BY_NAME)
+    if unknown:
+        raise TypeError(f"unknown setting(s) {', '.join(sorted(unknown))}; see otel_trading.config.SETTINGS")
+    values, sources, problems = {}, {}, []
+    for setting in SETTINGS:
+        if setting.name in overrides and overrides[setting.name] is not None:
+            raw, source = overrides[setting.name], "argument"
+            raw = raw if isinstance(raw, str) else setting.parser.format(raw)
+        elif setting.env in environ:
+            raw, source = environ[setting.env], "env"
+        else:
+            values[setting.name], sources[setting.name] = setting.default, "default"
+            continue
+        try:
+            values[setting.name] = setting.parser.parse(raw)
+            sources[setting.name] = source
+            if setting.standard and source == "argument":
+                environ[setting.env] = raw
+        except (ValueError, TypeError):
+            shown = "***" if setting.secret else repr(raw)
+            problem = f"{setting.env}={shown} is invalid: accepted {setting.parser.accepted}; using default {_shown_default(setting)}"
+            problems.append(problem)
+            report(problem)
+            values[setting.name], sources[setting.name] = setting.default, "default"
+            environ.pop(setting.env, None)  # reported once; whoever reads the environment next sees the default
+            if setting.standard and setting.default is not None:
+                environ[setting.env] = setting.parser.format(setting.default)
+    return Settings(values, sources, problems)
+
+
+def _shown_default(setting: Setting) -> str:
+    if setting.default is None:
+        return "(the SDK's)"
+    return setting.parser.format(setting.default) if setting.default not in ("", (), {}) else "(empty)"
+
+
+def apply_defaults(environ: os._Environ | dict | None = None) -> None:
+    """Set otel-trading's defaults for standard variables the user left unset."""
+    environ = os.environ if environ is None else environ
+    for setting in SETTINGS:
+        if setting.standard and setting.default is not None:
+            environ.setdefault(setting.env, setting.parser.format(setting.default))
+
+
+def markdown_table() -> str:
+    """The README settings table."""
+    lines = ["| Variable | `configure()` keyword | Accepted | Default | What it does |", "|---|---|---|---|---|"]
+    for s in SETTINGS:
+        default = "SDK's" if s.default is None else f"`{_shown_default(s)}`"
+        lines.append(f"| `{s.env}` | `{s.name}` | {s.parser.accepted} | {default} | {s.doc} |")
+    return "\n".join(lines)
