@@ -15,7 +15,7 @@ from typing import Any
 
 from otel_trading import config as settings_module
 from otel_trading.config import Settings
-from otel_trading.report import report
+from otel_trading.report import report, route_sdk_warnings
 
 
 @dataclass
@@ -86,6 +86,7 @@ def start(overrides: dict[str, Any] | None = None, auto_instrumentation_version:
             if overrides:
                 report(f"already configured; ignoring configure({', '.join(sorted(overrides))}=...)")
             return _current
+        route_sdk_warnings()
         settings_module.apply_defaults()
         settings = settings_module.load(**(overrides or {}))
         if settings.sdk_disabled:

@@ -14,26 +14,28 @@ _DEFAULT_ENDPOINTS = {"grpc": "http://localhost:4317", "http/protobuf": "http://
 
 def run(argv: list[str] | None = None) -> int:
     environ = dict(os.environ)
+    user_set = set(os.environ)
     settings_module.apply_defaults(environ)
     effective = settings_module.load(environ)
     print("otel-trading doctor\n\nEffective configuration (value, source):")
     for s in settings_module.SETTINGS:
         value = getattr(effective, s.name)
         source = effective.sources[s.name]
-        if source == "env" and s.env not in os.environ:
+        if source == "env" and s.env not in user_set:
             source = "default"  # set by apply_defaults() above, not by the user
         if value is None:
             continue
-        shown = "***" if s.secret and value else s.parser.format(value)
-        print(f"  {s.env:45} {shown!s:40} ({source})")
+        print(f"  {s.env:45} {settings_module.shown(s, value, limit=None).strip(chr(39)):40} ({source})")
     print(f"\n  sampler: {_sampler_description(effective)}")
     failures = [f"invalid: {p}" for p in effective.problems]
     for signal in ("traces", "metrics", "logs"):
         exporters = getattr(effective, f"{signal}_exporter")
         if not any(name.startswith("otlp") for name in exporters):
             continue
-        endpoint = _endpoint(effective, signal)
-        ok = _reachable(endpoint)
+        from otel_trading.redaction import get_redactor
+
+        ok = _reachable(_endpoint(effective, signal))
+        endpoint = get_redactor().redact_text(_endpoint(effective, signal))  # userinfo and query tokens masked
         print(f"  {signal:8} OTLP endpoint {endpoint}: {'accepts connections' if ok else 'NOT reachable'}")
         if not ok:
             failures.append(f"{signal}: OTLP endpoint {endpoint} does not accept a connection")

@@ -63,6 +63,12 @@ def _per_signal(name: str, env: str, parser: Parser, doc: str, secret: bool = Fa
 _EXPORTERS = {"traces": "opentelemetry_traces_exporter", "metrics": "opentelemetry_metrics_exporter", "logs": "opentelemetry_logs_exporter"}
 _COMPRESSION = choice("gzip", "deflate", "none")
 _PROTOCOL = choice("grpc", "http/protobuf")
+# Ranges that work: the SDK's batch thread needs a positive delay and overflows past ~292 years;
+# a timeout below 100 ms fails every export before the collector can answer.
+_DELAY_MS = integer(1, 3_600_000)
+_TIMEOUT_MS = integer(100, 600_000)
+_TIMEOUT_MS_NUMBER = number(100.0, 600_000.0, low_inclusive=True)
+_QUEUE = integer(1, 10_000_000)
 
 SETTINGS: tuple[Setting, ...] = (
     # --- standard OpenTelemetry variables (read by the SDK; validated here) ---
@@ -80,20 +86,20 @@ SETTINGS: tuple[Setting, ...] = (
     *_per_signal("otlp_client_key", "OTEL_EXPORTER_OTLP_CLIENT_KEY", FILE, "Client private key file for mTLS"),
     *_per_signal("otlp_client_certificate", "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", FILE, "Client certificate file for mTLS"),
     *_per_signal("otlp_compression", "OTEL_EXPORTER_OTLP_COMPRESSION", _COMPRESSION, "OTLP compression"),
-    *_per_signal("otlp_timeout", "OTEL_EXPORTER_OTLP_TIMEOUT", number(), "OTLP export timeout in milliseconds, as the spec says (default 10000)"),
+    *_per_signal("otlp_timeout", "OTEL_EXPORTER_OTLP_TIMEOUT", _TIMEOUT_MS_NUMBER, "OTLP export timeout in milliseconds, as the spec says (default 10000; below 100 ms exports fail before an answer can come back)"),
     Setting("traces_sampler", "OTEL_TRACES_SAMPLER", entry_point_names("opentelemetry_traces_sampler", single=True), None, "Sampler: `parentbased_trading` for trading-aware sampling, or any standard one (SDK default `parentbased_always_on`)."),
     Setting("traces_sampler_arg", "OTEL_TRACES_SAMPLER_ARG", TEXT, None, "Sampler argument (ratio for `traceidratio`; rules for `trading`, see Sampling)."),
-    Setting("propagators", "OTEL_PROPAGATORS", NAMES, None, "Propagators (SDK default `tracecontext,baggage`)."),
-    Setting("bsp_schedule_delay", "OTEL_BSP_SCHEDULE_DELAY", integer(0), None, "Span batch delay, ms (SDK default 5000)."),
-    Setting("bsp_export_timeout", "OTEL_BSP_EXPORT_TIMEOUT", integer(0), None, "Span batch export timeout, ms (SDK default 30000)."),
-    Setting("bsp_max_queue_size", "OTEL_BSP_MAX_QUEUE_SIZE", integer(1), 8192, "Span queue size; spans beyond it are dropped and counted (SDK default 2048 drops under load)."),
-    Setting("bsp_max_export_batch_size", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", integer(1), 2048, "Spans per export batch, at most the queue size (SDK default 512: small batches cost the export thread more GIL hand-offs per item)."),
-    Setting("blrp_schedule_delay", "OTEL_BLRP_SCHEDULE_DELAY", integer(0), None, "Log batch delay, ms (SDK default 1000)."),
-    Setting("blrp_export_timeout", "OTEL_BLRP_EXPORT_TIMEOUT", integer(0), None, "Log batch export timeout, ms (SDK default 30000)."),
-    Setting("blrp_max_queue_size", "OTEL_BLRP_MAX_QUEUE_SIZE", integer(1), 8192, "Log record queue size; records beyond it are dropped and counted (SDK default 2048)."),
-    Setting("blrp_max_export_batch_size", "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", integer(1), 2048, "Log records per export batch, at most the queue size (SDK default 512: small batches cost the export thread more GIL hand-offs per item)."),
-    Setting("metric_export_interval", "OTEL_METRIC_EXPORT_INTERVAL", integer(1), None, "Metric export interval, ms (SDK default 60000)."),
-    Setting("metric_export_timeout", "OTEL_METRIC_EXPORT_TIMEOUT", integer(1), None, "Metric export timeout, ms (SDK default 30000)."),
+    Setting("propagators", "OTEL_PROPAGATORS", entry_point_names("opentelemetry_propagator", "none"), None, "Propagators (SDK default `tracecontext,baggage`)."),
+    Setting("bsp_schedule_delay", "OTEL_BSP_SCHEDULE_DELAY", _DELAY_MS, None, "Span batch delay, ms (SDK default 5000)."),
+    Setting("bsp_export_timeout", "OTEL_BSP_EXPORT_TIMEOUT", _TIMEOUT_MS, None, "Span batch export timeout, ms (SDK default 30000)."),
+    Setting("bsp_max_queue_size", "OTEL_BSP_MAX_QUEUE_SIZE", _QUEUE, 8192, "Span queue size; spans beyond it are dropped and counted (SDK default 2048 drops under load)."),
+    Setting("bsp_max_export_batch_size", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", _QUEUE, 2048, "Spans per export batch, at most the queue size (SDK default 512: small batches cost the export thread more GIL hand-offs per item)."),
+    Setting("blrp_schedule_delay", "OTEL_BLRP_SCHEDULE_DELAY", _DELAY_MS, None, "Log batch delay, ms (SDK default 1000)."),
+    Setting("blrp_export_timeout", "OTEL_BLRP_EXPORT_TIMEOUT", _TIMEOUT_MS, None, "Log batch export timeout, ms (SDK default 30000)."),
+    Setting("blrp_max_queue_size", "OTEL_BLRP_MAX_QUEUE_SIZE", _QUEUE, 8192, "Log record queue size; records beyond it are dropped and counted (SDK default 2048)."),
+    Setting("blrp_max_export_batch_size", "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", _QUEUE, 2048, "Log records per export batch, at most the queue size (SDK default 512: small batches cost the export thread more GIL hand-offs per item)."),
+    Setting("metric_export_interval", "OTEL_METRIC_EXPORT_INTERVAL", integer(100, 86_400_000), None, "Metric export interval, ms (SDK default 60000)."),
+    Setting("metric_export_timeout", "OTEL_METRIC_EXPORT_TIMEOUT", _TIMEOUT_MS, None, "Metric export timeout, ms (SDK default 30000)."),
     *(
         Setting(env[5:].lower(), env, integer(0), None, f"Attribute limit {env} (SDK default {d}).")
         for env, d in (
@@ -110,7 +116,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("prometheus_host", "OTEL_EXPORTER_PROMETHEUS_HOST", TEXT, None, "Host the Prometheus `/metrics` endpoint binds (SDK default `localhost`)."),
     Setting("prometheus_port", "OTEL_EXPORTER_PROMETHEUS_PORT", integer(0, 65535), None, "Port of the Prometheus `/metrics` endpoint (SDK default 9464)."),
     Setting("sdk_internal_metrics", "OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED", BOOLEAN, True, "SDK self-metrics: spans and log records processed, dropped (`error.type=queue_full`) and failed to export."),
-    Setting("resource_detectors", "OTEL_EXPERIMENTAL_RESOURCE_DETECTORS", NAMES, ("otel", "host", "os", "process"), "Resource detectors: host name, OS, process id/runtime/command line (SDK default `otel` only)."),
+    Setting("resource_detectors", "OTEL_EXPERIMENTAL_RESOURCE_DETECTORS", entry_point_names("opentelemetry_resource_detector"), ("otel", "host", "os", "process"), "Resource detectors: host name, OS, process id/runtime/command line (SDK default `otel` only)."),
     # --- resource (lead) ---
     Setting("desk", "OTEL_TRADING_DESK", TEXT, "", "Resource attribute `trading.desk`."),
     Setting("strategy_set", "OTEL_TRADING_STRATEGY_SET", TEXT, "", "Resource attribute `trading.strategy_set`: the strategies this process runs."),
@@ -120,7 +126,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("latency_buckets", "OTEL_TRADING_LATENCY_BUCKETS", FLOATS, (0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0), "Histogram bucket bounds, seconds, for every duration histogram (10 us .. 10 s)."),
     Setting("cardinality_limit", "OTEL_TRADING_CARDINALITY_LIMIT", integer(1), 2000, "Most attribute sets kept per metric; the rest fold into one overflow series (`otel.metric.overflow=true`)."),
     # --- lifecycle (lead) ---
-    Setting("shutdown_timeout", "OTEL_TRADING_SHUTDOWN_TIMEOUT", number(), 5.0, "Seconds the exit / SIGTERM flush may take at most, even with a hung collector."),
+    Setting("shutdown_timeout", "OTEL_TRADING_SHUTDOWN_TIMEOUT", number(0.0, 3600.0), 5.0, "Seconds the exit / SIGTERM flush may take at most, even with a hung collector."),
     # --- export path (PERF) ---
     Setting("fast_export", "OTEL_TRADING_FAST_EXPORT", BOOLEAN, True, "Encode OTLP spans and log records (gRPC and HTTP) with otel-trading's direct encoder: the same bytes as the stock encoder, several times cheaper; `false` = the stock exporters."),
     Setting("drop_report_interval", "OTEL_TRADING_DROP_REPORT_INTERVAL", number(), 10.0, "Seconds between the warnings that count spans / log records dropped because the export queue was full."),
@@ -139,7 +145,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("log_dir", "OTEL_TRADING_LOG_DIR", TEXT, "logs", "Directory of the per-channel log files (created when needed)."),
     Setting("log_files", "OTEL_TRADING_LOG_FILES", CHANNELS, {}, "Per-channel JSON-lines files in `OTEL_TRADING_LOG_DIR`, e.g. `trading=info,market_data=warning,audit=audit`; a record goes to a channel named like its logger (or a parent), its `channel` key, or its level. Empty: no files."),
     Setting("log_file_max_bytes", "OTEL_TRADING_LOG_FILE_MAX_BYTES", integer(1024), 50_000_000, "Size in bytes at which a channel file is rotated."),
-    Setting("log_file_backups", "OTEL_TRADING_LOG_FILE_BACKUPS", integer(0), 10, "Rotated files kept per channel (`audit.log.1` ... `.N`)."),
+    Setting("log_file_backups", "OTEL_TRADING_LOG_FILE_BACKUPS", integer(0, 1000), 10, "Rotated files kept per channel (`audit.log.1` ... `.N`)."),
     # --- sampler and demo (SAMPLER) ---
     Setting("local_dir", "OTEL_TRADING_LOCAL_DIR", TEXT, "otel-trading-data", "Folder the `local` exporters (`OTEL_TRACES_EXPORTER=local`, ...) write JSON-lines files to; `otel-trading traces` reads it."),
 )

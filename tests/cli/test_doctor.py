@@ -36,5 +36,5 @@ def test_doctor_fails_on_invalid_values_and_an_unreachable_endpoint():
         closed = s.getsockname()[1]
     result = doctor(clean_env(OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{closed}", OTEL_BSP_MAX_QUEUE_SIZE="huge"))
     assert result.returncode == 1
-    assert "invalid: OTEL_BSP_MAX_QUEUE_SIZE='huge' is invalid: accepted an integer >= 1; using default 8192" in result.stdout
+    assert "invalid: OTEL_BSP_MAX_QUEUE_SIZE='huge' is invalid: accepted an integer >= 1 and <= 10000000; using default 8192" in result.stdout
     assert f"OTLP endpoint http://127.0.0.1:{closed} does not accept a connection" in result.stdout
