@@ -73,6 +73,8 @@ def build(settings: Settings, auto_instrumentation_version: str | None) -> Telem
     set_tracer_provider(telemetry.tracer_provider)
 
     telemetry.logger_provider = LoggerProvider(resource=res, shutdown_on_exit=False)
+    for processor in logs.log_record_processors(settings):
+        telemetry.logger_provider.add_log_record_processor(processor)
     for exporter in _exporters("logs", settings):
         telemetry.logger_provider.add_log_record_processor(
             export.ReportingBatchLogRecordProcessor(exporter, **_queue(settings.blrp_max_queue_size, settings.blrp_max_export_batch_size), **reporting)

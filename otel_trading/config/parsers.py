@@ -90,6 +90,17 @@ def _items(text: str) -> tuple[str, ...]:
 NAMES = Parser(_names, "a comma-separated list of names", lambda v: v if isinstance(v, str) else ",".join(v))
 
 
+def names_from(*options: str) -> Parser:
+    """A comma-separated list drawn from ``options`` (empty: none of them)."""
+
+    def parse(text: str) -> tuple[str, ...]:
+        names = tuple(n.lower() for n in _names(text))
+        _check(all(n in options for n in names))
+        return names
+
+    return Parser(parse, "a comma-separated list of: " + ", ".join(options) + " (or empty)", NAMES.format)
+
+
 def _floats(text: str) -> tuple[float, ...]:
     values = tuple(float(v) for v in _items(text))
     _check(len(values) <= 500 and all(0 < b < math.inf for b in values) and list(values) == sorted(set(values)))

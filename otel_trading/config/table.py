@@ -26,6 +26,7 @@ from otel_trading.config.parsers import (
     choice,
     entry_point_names,
     integer,
+    names_from,
     number,
 )
 
@@ -141,6 +142,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("redact", "OTEL_TRADING_REDACT", BOOLEAN, True, "Mask secret-looking keys and values (passwords, tokens, API keys, card/account numbers, ...) in rendered logs, exported logs and span attributes."),
     Setting("redact_keys", "OTEL_TRADING_REDACT_KEYS", NAMES, (), "Extra key names to mask, comma-separated; matched as substrings of the key lowercased without `_`, `-`, `.`."),
     Setting("redact_allow", "OTEL_TRADING_REDACT_ALLOW", NAMES, (), "Key names never masked by key (their values are still scanned), comma-separated."),
+    Setting("redact_pii_allow", "OTEL_TRADING_REDACT_PII_ALLOW", names_from("email", "phone"), (), "Personal data left unmasked: `email`, `phone` (both masked by default: `***@domain`, `***`)."),
     Setting("redact_hook", "OTEL_TRADING_REDACT_HOOK", HOOK, "", "Custom redaction `hook(mapping)` run on every log event dict and span attribute dict after the built-in rules; may change it in place."),
     Setting("log_dir", "OTEL_TRADING_LOG_DIR", TEXT, "logs", "Directory of the per-channel log files (created when needed)."),
     Setting("log_files", "OTEL_TRADING_LOG_FILES", CHANNELS, {}, "Per-channel JSON-lines files in `OTEL_TRADING_LOG_DIR`, e.g. `trading=info,market_data=warning,audit=audit`; a record goes to a channel named like its logger (or a parent), its `channel` key, or its level. Empty: no files."),

@@ -26,6 +26,7 @@ from otel_trading.logs.levels import (
 from otel_trading.logs.stdlib import (
     ChannelHandler,
     ConsoleFormatter,
+    ConsoleHandler,
     JsonFormatter,
     TraceContextFilter,
     TradingLoggingHandler,
@@ -61,6 +62,7 @@ __all__ = [
     "get_logger",
     "get_redactor",
     "install",
+    "log_record_processors",
     "span_processors",
     "start_thread",
     "submit",
@@ -159,7 +161,7 @@ def install(settings: Any, logger_provider: Any, *, stream: Any = None, stdlib_o
     if stdlib_output is None:
         stdlib_output = not root.handlers or root.handlers == [otlp_handler]
     if stdlib_output:
-        console = logging.StreamHandler(stream if stream is not None else sys.stdout)
+        console = ConsoleHandler(stream if stream is not None else sys.stdout)
         console.setFormatter(ConsoleFormatter(service, redactor) if fmt == "console" else JsonFormatter(service, redactor))
         console.setLevel(level)
         root.addHandler(console)
@@ -186,11 +188,12 @@ def _configure_redaction_from(settings: Any) -> Redactor:
     enabled = settings.redact
     deny, allow = settings.redact_keys, settings.redact_allow
     hook = settings.redact_hook or None
+    pii_allow = getattr(settings, "redact_pii_allow", ())
     try:
-        return configure_redaction(enabled, deny, allow, hook)
+        return configure_redaction(enabled, deny, allow, hook, pii_allow)
     except ValueError as exc:
         report(f"OTEL_TRADING_REDACT_HOOK: {exc}; redacting without the hook")
-        return configure_redaction(enabled, deny, allow)
+        return configure_redaction(enabled, deny, allow, pii_allow=pii_allow)
 
 
 def span_processors(settings: Any) -> list:
@@ -198,6 +201,14 @@ def span_processors(settings: Any) -> list:
     ``RedactingSpanProcessor`` (when ``OTEL_TRADING_REDACT`` is on)."""
     redactor = _configure_redaction_from(settings)
     return [RedactingSpanProcessor(redactor)] if redactor.enabled else []
+
+
+def log_record_processors(settings: Any) -> list:
+    """Log record processors to add to the LoggerProvider BEFORE the exporting processors: the
+    ``RedactingLogRecordProcessor`` (when ``OTEL_TRADING_REDACT`` is on), for records made through the
+    OTel Logs API by anyone else (e.g. the ``exceptions`` instrumentation)."""
+    redactor = _configure_redaction_from(settings) if _last_redaction_settings is not settings else get_redactor()
+    return [RedactingLogRecordProcessor(redactor)] if redactor.enabled else []
 
 
 def uninstall() -> None:

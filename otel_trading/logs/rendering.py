@@ -39,7 +39,16 @@ def exception_fields(exc_info: Any) -> tuple[str, str, str] | None:
     if info is None:
         return None
     etype, value, tb = info
-    return etype.__name__, str(value), "".join(traceback.format_exception(etype, value, tb)).rstrip("\n")
+    name = getattr(etype, "__name__", None) or type(value).__name__
+    try:
+        message = str(value)
+    except Exception:  # noqa: BLE001 - an exception whose __str__ raises
+        message = "<exception str() failed>"
+    try:
+        stack = "".join(traceback.format_exception(etype, value, tb)).rstrip("\n")
+    except Exception:  # noqa: BLE001
+        stack = f"{name}: {message}"
+    return name, message, stack
 
 
 def fields_from_text(stack: str) -> tuple[str, str]:
@@ -51,36 +60,45 @@ def fields_from_text(stack: str) -> tuple[str, str]:
     return "", ""
 
 
-def _fallback(obj: Any) -> Any:
+def _fallback(obj: Any) -> str:
     try:
         return repr(obj)
-    except Exception:  # pragma: no cover
-        return f"<unrepresentable {type(obj).__name__}>"
+    except Exception:  # noqa: BLE001
+        return f"<unrenderable {type(obj).__name__}>"
 
 
 _OPTS = orjson.OPT_NON_STR_KEYS
 
 
-def _sanitise(value: Any) -> Any:
-    """Values orjson refuses even with ``default`` (ints beyond 64 bits, odd keys) -> strings."""
+def _sanitise(value: Any, path: tuple = ()) -> Any:
+    """Values orjson refuses even with ``default`` (ints beyond 64 bits, odd keys, cycles, nesting
+    deeper than orjson's limit) -> strings."""
     if isinstance(value, int) and not isinstance(value, bool):
         return value if -(2**63) <= value < 2**64 else str(value)
-    if isinstance(value, dict):
-        return {k if isinstance(k, (str, int, float, bool)) or k is None else str(k): _sanitise(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [_sanitise(v) for v in value]
+    if isinstance(value, (dict, list, tuple, set, frozenset)):
+        if id(value) in path:
+            return "<recursive>"
+        if len(path) >= 200:
+            return "<too deep>"
+        path = (*path, id(value))
+        if isinstance(value, dict):
+            return {k if isinstance(k, (str, int, float, bool)) or k is None else _fallback(k): _sanitise(v, path) for k, v in value.items()}
+        return [_sanitise(v, path) for v in value]
     return value
 
 
 def dumps(event_dict: dict) -> bytes:
-    """orjson serialisation used for JSON lines (unknown types rendered with ``repr``); never raises."""
+    """orjson serialisation used for JSON lines (unknown types rendered with ``repr``); never raises.
+
+    Call it on redacted data only: its last resort names the keys, never the values."""
     try:
         return orjson.dumps(event_dict, default=_fallback, option=_OPTS)
     except TypeError:
         try:
             return orjson.dumps(_sanitise(event_dict), default=_fallback, option=_OPTS)
-        except TypeError as exc:
-            return orjson.dumps({"event": repr(event_dict), "render_error": str(exc)})
+        except Exception as exc:  # noqa: BLE001
+            keys = [_fallback(k)[:100] for k in list(event_dict)[:50]]
+            return orjson.dumps({"event": "<log event could not be rendered>", "keys": keys, "render_error": type(exc).__name__})
 
 
 class JsonRenderer:
