@@ -13,6 +13,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from otel_trading import forksafe
 from otel_trading import config as settings_module
 from otel_trading.config import Settings
 from otel_trading.report import report, route_sdk_warnings
@@ -60,7 +61,7 @@ def _bounded(calls: list, timeout: float) -> bool:
 
 
 _current: Telemetry | None = None
-_lock = threading.Lock()
+_lock = forksafe.lock()
 
 
 def configure(**settings: Any) -> Telemetry:

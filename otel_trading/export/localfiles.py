@@ -39,6 +39,7 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import format_span_id, format_trace_id
 
+from otel_trading import forksafe
 from otel_trading.report import report
 from otel_trading.trading.kinds import SPAN_KIND_ATTRIBUTE
 
@@ -105,6 +106,7 @@ class _Writer:
         self.signal = signal
         self.directory = local_dir(directory)
         self._lock = threading.Lock()
+        forksafe.owned(self, "_lock")
         self._file = None
         self._pid = None
         self._resource_written = None  # pid for which resource.<pid>.json was written

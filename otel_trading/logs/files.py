@@ -18,6 +18,7 @@ import os
 import threading
 from typing import Any
 
+from otel_trading import forksafe
 from otel_trading.logs.levels import NAME_TO_LEVEL
 from otel_trading.logs.rendering import dumps
 from otel_trading.report import report_once
@@ -31,6 +32,7 @@ class RotatingWriter:
         self.max_bytes = max_bytes
         self.backups = backups
         self._lock = threading.Lock()
+        forksafe.owned(self, "_lock")
         self._file = None
         self._size = 0
         self._pid = -1

@@ -26,6 +26,7 @@ from opentelemetry._logs import (
     get_logger_provider,
 )
 
+from otel_trading import forksafe
 from otel_trading.logs.levels import severity
 from otel_trading.redaction import already_redacted
 
@@ -137,6 +138,7 @@ class OtlpEmitter:
         self.provider = logger_provider if logger_provider is not None else get_logger_provider()
         self._loggers: dict[str, Any] = {}
         self._lock = threading.Lock()
+        forksafe.owned(self, "_lock")
         multi = getattr(self.provider, "_multi_log_record_processor", None)
         self._noop = isinstance(self.provider, NoOpLoggerProvider)
         if multi is not None and not hasattr(multi, "_log_record_processors"):

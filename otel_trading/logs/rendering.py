@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import io
+import os
 import sys
+import threading
 import time
 import traceback
+import weakref
 from typing import Any
 
 import orjson
@@ -137,24 +141,66 @@ class NamedBytesLoggerFactory:
 
 
 def _slots(cls: type) -> tuple:
-    """Add a ``name`` slot unless the structlog class already has one (structlog >= 26.1)."""
-    return () if "name" in getattr(cls, "__slots__", ("name",)) else ("name",)
+    """Add a ``name`` slot unless the structlog class already has one (structlog >= 26.1), and weak references."""
+    name = () if "name" in getattr(cls, "__slots__", ("name",)) else ("name",)
+    return name if hasattr(cls, "__weakref__") else (*name, "__weakref__")
+
+
+_loggers: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 class _NamedBytesLogger(structlog.BytesLogger):
     __slots__ = _slots(structlog.BytesLogger)
 
     def __init__(self, file: Any = None, name: str | None = None):
-        super().__init__(file)
+        super().__init__(_in_this_process(file))
         self.name = name
+        _loggers.add(self)
 
 
 class _NamedWriteLogger(structlog.WriteLogger):
     __slots__ = _slots(structlog.WriteLogger)
 
     def __init__(self, file: Any = None, name: str | None = None):
-        super().__init__(file)
+        super().__init__(_in_this_process(file))
         self.name = name
+        _loggers.add(self)
+
+
+# A fork while another thread is inside ``stdout.write`` copies the buffer's lock held by a thread
+# the child does not have: the child's first log line would block on it forever. The child's
+# loggers write through fresh file objects on the same descriptors instead (which also drops the
+# parent's unflushed bytes rather than writing them twice).
+_child_files: dict[int, Any] = {}
+
+
+def _in_this_process(file: Any) -> Any:
+    return _child_files.get(id(file), file) if _child_files else file
+
+
+def child_file(old: Any) -> Any:
+    """In a forked child: a fresh file object on ``old``'s descriptor (one per descriptor), else ``old``."""
+    new = _child_files.get(id(old))
+    if new is None:
+        try:
+            binary = not isinstance(old, io.TextIOBase)
+            new = open(old.fileno(), "wb" if binary else "w", closefd=False)  # noqa: SIM115 - lives as long as the process
+        except (AttributeError, OSError, ValueError):
+            return old
+        _child_files[id(old)] = new
+    return new
+
+
+def _after_fork_in_child() -> None:
+    _child_files.clear()  # the parent's replacements (a fork of a fork) are old files here too
+    for logger in list(_loggers):
+        new = child_file(logger._file)
+        logger._file, logger._write, logger._flush = new, new.write, new.flush
+        logger._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class NamedWriteLoggerFactory:

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import logging
 import logging.config
+import os
 import sys
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -32,6 +34,7 @@ from otel_trading.logs.correlation import (
 from otel_trading.logs.files import Channels
 from otel_trading.logs.otlp import OtlpEmitter
 from otel_trading.logs.rendering import (
+    child_file,
     console_renderer,
     dumps,
     exception_fields,
@@ -125,7 +128,17 @@ def _report_handler_error(handler: logging.Handler, record: logging.LogRecord) -
 
 
 class ConsoleHandler(logging.StreamHandler):
-    """The stdout handler otel-trading adds when the app has none; errors are one stderr line."""
+    """The stdout handler otel-trading adds when the app has none; errors are one stderr line; in a
+    forked child it writes through a fresh file object (see ``rendering.child_file``)."""
+
+    def __init__(self, stream: Any = None):
+        super().__init__(stream)
+        if hasattr(os, "register_at_fork"):
+            ref = weakref.ref(self)
+            os.register_at_fork(after_in_child=lambda: (lambda h: h and h._after_fork())(ref()))
+
+    def _after_fork(self) -> None:
+        self.stream = child_file(self.stream)  # not setStream(): it would flush the old stream first
 
     def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
         _report_handler_error(self, record)

@@ -24,6 +24,7 @@ from typing import Any
 from opentelemetry import metrics as metrics_api
 from opentelemetry.metrics import CallbackOptions, Observation
 
+from otel_trading import forksafe
 from otel_trading.config import BY_NAME
 from otel_trading.trading import attributes as A
 
@@ -159,7 +160,7 @@ class TradingMetrics:
 
 _last_work: dict[str, float] = {}  # stage -> time.monotonic() of its last record_stage()
 _state: list = [None, None]  # [meter provider, TradingMetrics]
-_lock = threading.Lock()
+_lock = forksafe.lock()
 
 
 def _staleness(options: CallbackOptions) -> Iterable[Observation]:
