@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import glob
 import os
+import re
 import sys
 import threading
 from collections import defaultdict
@@ -39,7 +40,8 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import format_span_id, format_trace_id
 
-from otel_trading import forksafe
+from otel_trading import forksafe, privatefiles
+from otel_trading.redaction import get_redactor
 from otel_trading.report import report
 from otel_trading.trading.kinds import SPAN_KIND_ATTRIBUTE
 
@@ -123,8 +125,8 @@ class _Writer:
         try:
             with self._lock:
                 if self._file is None or self._pid != os.getpid():
-                    self.directory.mkdir(parents=True, exist_ok=True)
-                    self._file = open(self.path, "ab")  # noqa: SIM115 - kept open across exports
+                    privatefiles.makedirs(self.directory)
+                    self._file = privatefiles.open_append(self.path)
                     self._pid = os.getpid()
                 self._file.write(data)
                 self._file.flush()
@@ -141,8 +143,8 @@ class _Writer:
         if self._resource_written != os.getpid():
             self._resource_written = os.getpid()
             try:
-                self.directory.mkdir(parents=True, exist_ok=True)
-                (self.directory / f"resource.{os.getpid()}.json").write_bytes(orjson.dumps(attrs, default=_default, option=orjson.OPT_INDENT_2))
+                privatefiles.makedirs(self.directory)
+                privatefiles.write(self.directory / f"resource.{os.getpid()}.json", orjson.dumps(attrs, default=_default, option=orjson.OPT_INDENT_2))
             except OSError:
                 pass
         return attrs.get("service.name")
@@ -320,7 +322,11 @@ class LocalMetricExporter(MetricExporter):
 def _read(signal: str, directory: str | os.PathLike | None) -> list[dict]:
     out = []
     for path in sorted(glob.glob(str(local_dir(directory) / f"{signal}.*.jsonl"))):
-        with open(path, "rb") as fh:
+        try:
+            fh = privatefiles.open_read(path)
+        except OSError:
+            continue  # a symlink planted in the folder, or gone meanwhile
+        with fh:
             for line in fh:
                 line = line.strip()
                 if line:
@@ -421,7 +427,20 @@ _SHOWN = (
 )
 
 
+# ANSI escape sequences and other control characters: span data must not drive the terminal
+_CONTROL = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|.)?|[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` for the terminal: control characters and escape sequences removed, secrets masked."""
+    return get_redactor().redact_text(_CONTROL.sub(lambda m: " " if m.group(0) in "\t\n\r" else "", text))
+
+
 def _label(span: dict) -> str:
+    return printable(_raw_label(span))
+
+
+def _raw_label(span: dict) -> str:
     attrs = span.get("attributes") or {}
     kind = attrs.get(SPAN_KIND_ATTRIBUTE)
     parts = [span["name"]]
@@ -450,7 +469,7 @@ def render_trace(spans: list[dict]) -> list[str]:
             children[parent].append(s)
         else:
             roots.append(s)
-    lines = [f"trace {spans[0]['trace_id']}"]
+    lines = [printable(f"trace {spans[0]['trace_id']}")]
 
     def walk(span: dict, prefix: str, last: bool, top: bool) -> None:
         branch = "" if top else ("└─ " if last else "├─ ")

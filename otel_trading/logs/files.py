@@ -18,7 +18,7 @@ import os
 import threading
 from typing import Any
 
-from otel_trading import forksafe
+from otel_trading import forksafe, privatefiles
 from otel_trading.logs.levels import NAME_TO_LEVEL
 from otel_trading.logs.rendering import dumps
 from otel_trading.report import report_once
@@ -38,8 +38,8 @@ class RotatingWriter:
         self._pid = -1
 
     def _open(self) -> None:
-        os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
-        self._file = open(self.path, "ab", buffering=0)
+        privatefiles.makedirs(os.path.dirname(self.path) or ".")
+        self._file = privatefiles.open_append(self.path)
         self._size = self._file.tell()
         self._pid = os.getpid()
 
