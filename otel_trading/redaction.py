@@ -97,8 +97,9 @@ PII_KINDS = ("email", "phone")
 _KV_KEYS = r"password|passwd|passphrase|pwd|pass|secret|client[-_]?secret|token|access[-_]?token|refresh[-_]?token|api[-_]?key|apikey|access[-_]?key|private[-_]?key|session[-_]?key|authorization|auth|cookie|session[-_]?id|account[-_]?(?:number|no)|card[-_]?number|signature|sig|credential|key"
 _VALUE_RE = re.compile(
     r"(?P<url>(?i:\b[a-z][a-z0-9+.-]*://)[^\s/@:]*:)(?P<urlv>[^\s/]+?)(?=@[^\s/@]+(?:[/?#\s]|$))"
-    r"|(?P<fix>(?<![0-9])(?:" + "|".join(FIX_SECRET_TAGS) + r")=)(?P<fixv>[^\x01|\s]+)"
-    r"|(?P<kv>(?i:\b(?:[a-z0-9]+[-_])*(?:" + _KV_KEYS + r"))[\"']?\s*[:=]\s*[\"']?)(?P<kvv>(?:(?i:bearer|basic)\s+)?[^\s\"',;&)}\]\x01|]+)"
+    r"|(?P<ui>(?<![\w.%+:/-])[A-Za-z0-9._%+-]+:)(?P<uiv>[^\s/@:]+)(?=@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*(?::\d+)?(?:[/?#\s,;:\]]|$))"
+    r"|(?P<fix>(?:^|(?<=\x01)|(?<=\\x01)|(?<=[|^\s]))(?:" + "|".join(FIX_SECRET_TAGS) + r")=)(?P<fixv>[^\x01|\s\\']+)"
+    r"|(?P<kv>(?i:\b(?:[a-z0-9]+[-_])*(?:" + _KV_KEYS + r"))(?:[\"']?\s*[:=]\s*[\"']?|[\"'],\s*[\"']))(?P<kvv>(?:(?i:bearer|basic)\s+)?[^\s\"',;&)}\]\x01|]+)"
     r"|(?P<auth>(?i:\b(?:bearer|basic|token))\s+)(?P<authv>[A-Za-z0-9._~+/=-]{8,})"
     r"|(?P<jwt>\beyJ[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]*)"
     r"|(?P<apikey>\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{8,}|\bAKIA[0-9A-Z]{16}\b|\bgh[pousr]_[A-Za-z0-9]{20,}|\bxox[abprs]-[A-Za-z0-9-]{10,})"
@@ -149,6 +150,8 @@ def _replace(match: re.Match, pii_allowed: frozenset[str] = frozenset()) -> str:
         return match.group("auth") + MASK
     if kind == "urlv":
         return match.group("url") + MASK
+    if kind == "uiv":
+        return match.group("ui") + MASK
     if kind == "fixv":
         return match.group("fix") + MASK
     if kind == "emaild":

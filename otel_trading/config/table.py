@@ -65,10 +65,10 @@ _EXPORTERS = {"traces": "opentelemetry_traces_exporter", "metrics": "opentelemet
 _COMPRESSION = choice("gzip", "deflate", "none")
 _PROTOCOL = choice("grpc", "http/protobuf")
 # Ranges that work: the SDK's batch thread needs a positive delay and overflows past ~292 years;
-# a timeout below 100 ms fails every export before the collector can answer.
+# a timeout below 1 s fails exports a loaded collector (or machine) answers a little late, and loses them.
 _DELAY_MS = integer(1, 3_600_000)
-_TIMEOUT_MS = integer(100, 600_000)
-_TIMEOUT_MS_NUMBER = number(100.0, 600_000.0, low_inclusive=True)
+_TIMEOUT_MS = integer(1000, 600_000)
+_TIMEOUT_MS_NUMBER = number(1000.0, 600_000.0, low_inclusive=True)
 _QUEUE = integer(1, 10_000_000)
 
 SETTINGS: tuple[Setting, ...] = (
@@ -87,7 +87,7 @@ SETTINGS: tuple[Setting, ...] = (
     *_per_signal("otlp_client_key", "OTEL_EXPORTER_OTLP_CLIENT_KEY", FILE, "Client private key file for mTLS"),
     *_per_signal("otlp_client_certificate", "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", FILE, "Client certificate file for mTLS"),
     *_per_signal("otlp_compression", "OTEL_EXPORTER_OTLP_COMPRESSION", _COMPRESSION, "OTLP compression"),
-    *_per_signal("otlp_timeout", "OTEL_EXPORTER_OTLP_TIMEOUT", _TIMEOUT_MS_NUMBER, "OTLP export timeout in milliseconds, as the spec says (default 10000; below 100 ms exports fail before an answer can come back)"),
+    *_per_signal("otlp_timeout", "OTEL_EXPORTER_OTLP_TIMEOUT", _TIMEOUT_MS_NUMBER, "OTLP export timeout in milliseconds, as the spec says (default 10000; below 1000 ms exports to a loaded collector fail and are lost)"),
     Setting("traces_sampler", "OTEL_TRACES_SAMPLER", entry_point_names("opentelemetry_traces_sampler", single=True), None, "Sampler: `parentbased_trading` for trading-aware sampling, or any standard one (SDK default `parentbased_always_on`)."),
     Setting("traces_sampler_arg", "OTEL_TRACES_SAMPLER_ARG", TEXT, None, "Sampler argument (ratio for `traceidratio`; rules for `trading`, see Sampling)."),
     Setting("propagators", "OTEL_PROPAGATORS", entry_point_names("opentelemetry_propagator", "none"), None, "Propagators (SDK default `tracecontext,baggage`)."),
@@ -127,7 +127,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("latency_buckets", "OTEL_TRADING_LATENCY_BUCKETS", FLOATS, (0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0), "Histogram bucket bounds, seconds, for every duration histogram (10 us .. 10 s)."),
     Setting("cardinality_limit", "OTEL_TRADING_CARDINALITY_LIMIT", integer(1), 2000, "Most attribute sets kept per metric; the rest fold into one overflow series (`otel.metric.overflow=true`)."),
     # --- lifecycle (lead) ---
-    Setting("shutdown_timeout", "OTEL_TRADING_SHUTDOWN_TIMEOUT", number(0.0, 3600.0), 5.0, "Seconds the exit / SIGTERM flush may take at most, even with a hung collector."),
+    Setting("shutdown_timeout", "OTEL_TRADING_SHUTDOWN_TIMEOUT", number(0.1, 3600.0, low_inclusive=True), 5.0, "Seconds the exit / SIGTERM flush may take at most, even with a hung collector."),
     # --- export path (PERF) ---
     Setting("fast_export", "OTEL_TRADING_FAST_EXPORT", BOOLEAN, True, "Encode OTLP spans and log records (gRPC and HTTP) with otel-trading's direct encoder: the same bytes as the stock encoder, several times cheaper; `false` = the stock exporters."),
     Setting("drop_report_interval", "OTEL_TRADING_DROP_REPORT_INTERVAL", number(), 10.0, "Seconds between the warnings that count spans / log records dropped because the export queue was full."),

@@ -111,10 +111,18 @@ def redact_record(record: logging.LogRecord, redactor: Redactor | None = None) -
         text = None
     if text is None:
         record.msg, record.args = redactor.redact_text(message(record)), ()
-    else:
-        new = redactor.redact_text(text)
-        if new is not text:
-            record.msg, record.args = new, ()
+        return
+    new = redactor.redact_text(text)
+    if new is text and record.args:
+        # arguments judged as values too: a ("password", x) pair or {"token": x} renders without a tell-tale "="
+        args = redactor.redact_value(record.args)
+        if args is not record.args:
+            try:
+                new = redactor.redact_text(str(record.msg) % args)
+            except Exception:  # noqa: BLE001
+                new = redactor.redact_text(f"{record.msg} (arguments masked)")
+    if new is not text:
+        record.msg, record.args = new, ()
     if record.exc_info and not record.exc_text:
         fields = exception_fields(record.exc_info)
         if fields is not None:
