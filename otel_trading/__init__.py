@@ -56,6 +56,12 @@ _EXPORTS = {
     "set_open_positions": "otel_trading.metrics",
     "record_tick": "otel_trading.metrics",
     "record_stage": "otel_trading.metrics",
+    "record_trade": "otel_trading.kpis",
+    "set_position": "otel_trading.kpis",
+    "set_portfolio_value": "otel_trading.kpis",
+    "record_market_data_latency": "otel_trading.kpis",
+    "health": "otel_trading.health",
+    "register_health_check": "otel_trading.health",
     "get_logger": "otel_trading.logs",
     "AUDIT": "otel_trading.logs",
     "BUSINESS": "otel_trading.logs",
@@ -75,6 +81,7 @@ def __getattr__(name: str):
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'otel_trading' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    imported = importlib.import_module(module)
+    value = imported if module.endswith("." + name) else getattr(imported, name)
     globals()[name] = value
     return value

@@ -158,6 +158,7 @@ class TradingMetrics:
 
 
 _last_work: dict[str, float] = {}  # stage -> time.monotonic() of its last record_stage()
+_last_tick: dict[Any, float] = {}  # feed -> time.monotonic() of its last record_tick()
 _state: list = [None, None]  # [meter provider, TradingMetrics]
 _lock = threading.Lock()
 
@@ -231,6 +232,8 @@ def set_open_positions(count: int, strategy_id: Any = None) -> None:
 
 
 def record_tick(feed: Any, symbol: Any = None, count: int = 1) -> None:
+    if len(_last_tick) < 1000 or feed in _last_tick:
+        _last_tick[feed] = time.monotonic()
     s = trading_metrics().ticks
     s.instrument.add(count, s.attributes((feed, _symbol(symbol))))
 
@@ -244,6 +247,16 @@ def record_stage(stage: str, count: int = 1, lag_seconds: float | None = None) -
     s.instrument.add(count, attrs)
     if lag_seconds is not None:
         m.stage_lag.instrument.record(lag_seconds, m.stage_lag.attributes((stage,)))
+
+
+def last_tick(feed: Any) -> float | None:
+    """``time.monotonic()`` of the feed's last ``record_tick`` (health checks), None if never."""
+    return _last_tick.get(feed)
+
+
+def last_stage_work(stage: str) -> float | None:
+    """``time.monotonic()`` of the stage's last ``record_stage`` (health checks), None if never."""
+    return _last_work.get(stage)
 
 
 _installed = {"system_metrics": False}
@@ -274,5 +287,6 @@ SYSTEM_METRICS: dict[str, list[str] | None] = {
     "cpython.gc.uncollectable_objects": None,
     "system.cpu.utilization": ["idle", "user", "system", "irq"],
     "system.memory.usage": ["used", "free", "cached"],
+    "system.disk.io": ["read", "write"],
 }
-"""Process CPU, memory, threads and GC plus host CPU and memory: what a trading box needs, not all of psutil."""
+"""Process CPU, memory, threads and GC plus host CPU, memory and disk I/O: what a trading box needs, not all of psutil."""

@@ -28,7 +28,7 @@ from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetr
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import set_tracer_provider
 
-from otel_trading import export, lifecycle, logs, metrics, resource, views
+from otel_trading import export, health, kpis, lifecycle, logs, metrics, resource, views
 from otel_trading.sdk import Telemetry, _report
 from otel_trading.settings import Settings
 
@@ -78,6 +78,8 @@ def build(settings: Settings, auto_instrumentation_version: str | None) -> Telem
 
     logs.install(settings, telemetry.logger_provider)
     metrics.install(settings, telemetry.meter_provider)
+    kpis.install(settings, telemetry.tracer_provider)
+    health.install(settings)
     lifecycle.install(telemetry)
     return telemetry
 
