@@ -1,7 +1,7 @@
 #!/bin/sh
 # Writes Alertmanager's configuration from ALERT_* variables (docker-compose passes them
 # from .env), then starts Alertmanager with the remaining arguments (none: render only).
-#   sh render.sh OUTPUT.yml [alertmanager flags...]
+#   sh render.sh OUTPUT.yml [/bin/alertmanager flags...]
 # Receivers: ALERT_RECEIVERS=slack,email,pagerduty,webhook (any subset; empty = alerts are
 # only visible in the Alertmanager UI and in Grafana). Secrets are read from files at send
 # time (*_FILE variables; docker-compose mounts ./secrets at /etc/alertmanager/secrets):
@@ -12,7 +12,7 @@
 # ALERT_GROUP_INTERVAL (new alerts joining a notified group, 5m), ALERT_REPEAT_INTERVAL
 # (re-send of a still-firing warning, 4h), ALERT_CRITICAL_REPEAT_INTERVAL (critical, 1h).
 set -eu
-out=${1:?usage: render.sh OUTPUT.yml [alertmanager flags...]}
+out=${1:?usage: render.sh OUTPUT.yml [/bin/alertmanager flags...]}
 shift
 receivers=",$(printf '%s' "${ALERT_RECEIVERS:-}" | tr -d ' '),"
 secrets=/etc/alertmanager/secrets
@@ -20,6 +20,8 @@ secrets=/etc/alertmanager/secrets
 fail() { echo "alertmanager render.sh: $*" >&2; exit 1; }
 has() { case "$receivers" in *",$1,"*) return 0 ;; esac; return 1; }
 q() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/''/g")"; }  # a YAML single-quoted scalar
+
+case "${ALERT_EMAIL_REQUIRE_TLS:-true}" in true|false) ;; *) fail "ALERT_EMAIL_REQUIRE_TLS must be true or false" ;; esac
 
 for r in $(printf '%s' "$receivers" | tr ',' ' '); do
     case "$r" in slack|email|pagerduty|webhook) ;; *) fail "ALERT_RECEIVERS: unknown receiver '$r' (accepted: slack, email, pagerduty, webhook)" ;; esac
@@ -110,4 +112,4 @@ YAML
 } > "$tmp"
 mv "$tmp" "$out"
 
-[ "$#" -eq 0 ] || exec /bin/alertmanager "$@"
+[ "$#" -eq 0 ] || exec "$@"
