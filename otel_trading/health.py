@@ -416,7 +416,7 @@ def _instruments() -> tuple:
     duration = meter.create_histogram("trading.health.check.duration", "s", "Time a health check took",
                                       explicit_bucket_boundaries_advisory=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0))
     changes = meter.create_counter("trading.health.status_changes", "{change}", "Health status changes, by component and new status")
-    meter.create_observable_gauge("trading.health.status", [_observe_status], "1",
+    meter.create_observable_gauge("trading.health.status", [_observe_status], "{status}",
                                   "Health per component: 1 healthy, 0.5 degraded, 0 unhealthy")
     meter.create_observable_gauge("trading.heartbeat", [_observe_heartbeat], "s",
                                   "Unix time of the health thread's last beat; stops advancing when the process hangs")

@@ -115,6 +115,7 @@ class Pipeline:
         self.venue_positions: dict[str, float] = {}
         self.cash = 0.0
         self.entry_price: dict[str, float] = {}  # average entry price of each open position
+        self.venue_reset_at = -1e9  # time.monotonic() of the venue's last session reset
         self.last_price = dict(SYMBOLS)
 
     # -- feed ---------------------------------------------------------------------------
@@ -321,6 +322,7 @@ class Pipeline:
                 span.add_event("venue.slow", {"latency_ms": round(latency * 1000, 1)})
             if draw < self.config.venue_error:
                 error = VenueError("venue gateway error: session reset")
+                self.venue_reset_at = time.monotonic()
                 span.record_exception(error)
                 span.set_status(Status(StatusCode.ERROR, str(error)))
                 msg.reply.put(("error", str(error)))
@@ -396,6 +398,11 @@ class Pipeline:
                 self.cash -= signed * price
                 self._mark_to_market()
 
+    def venue_health(self) -> health.Outcome:
+        """Degraded for 10 s after the simulated venue resets its session."""
+        age = time.monotonic() - self.venue_reset_at
+        return (health.Status.DEGRADED, f"venue session reset {age:.1f}s ago") if age < 10 else health.Status.HEALTHY
+
     def _close_trades(self, symbol: str, signed: float, price: float) -> None:
         """A fill against the open position closes (part of) it: a trade with realised P&L."""
         held, entry = self.positions.get(symbol, 0), self.entry_price.get(symbol, price)
@@ -450,6 +457,7 @@ class Pipeline:
         log.info("demo started", duration_s=self.config.duration, rate=self.config.rate, seed=self.config.seed)
         health.register("market-data", health.feed_check(FEED, stale_after=5.0, degraded_after=1.0))
         health.register("portfolio", health.stage_check("portfolio", stale_after=60.0), critical=False)
+        health.register("venue-session", self.venue_health, critical=False)
         portfolio = asyncio.create_task(self.portfolio(), name="portfolio")
         reconciliation = asyncio.create_task(self.reconciliation(), name="reconciliation")
         for t in threads:
