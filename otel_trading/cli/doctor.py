@@ -3,8 +3,10 @@ from, what is invalid, and whether the OTLP endpoints accept a connection."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import socket
+from collections.abc import Sequence
 from urllib.parse import urlparse
 
 from otel_trading import config as settings_module
@@ -12,7 +14,12 @@ from otel_trading import config as settings_module
 _DEFAULT_ENDPOINTS = {"grpc": "http://localhost:4317", "http/protobuf": "http://localhost:4318"}
 
 
-def run(argv: list[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
+    argparse.ArgumentParser(
+        prog="otel-trading doctor",
+        description="Show the effective configuration and where each value came from, report invalid values, "
+        "and check that the OTLP endpoints accept a connection. Exit status 1 when something is wrong.",
+    ).parse_args(argv)
     environ = dict(os.environ)
     settings_module.apply_defaults(environ)
     effective = settings_module.load(environ)

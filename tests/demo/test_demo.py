@@ -17,6 +17,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import Link
 from support import BIN, clean_env, otlp_env, run_python
 
+from otel_trading.cli import traces
 from otel_trading.demo import collector_reachable, parse_args
 from otel_trading.export import localfiles
 
@@ -47,11 +48,11 @@ def test_local_exporters_round_trip(tmp_path):
     assert order_span["kind"] == "CLIENT" or order_span["kind"] == "INTERNAL"
     assert order_span["duration_ms"] >= 0 and order_span["attributes"]["trading.order.id"] == "O-1"
 
-    stories = localfiles.order_traces(spans, "O-1")
+    stories = traces.order_traces(spans, "O-1")
     assert [items[0]["name"] for items in stories] == ["order.submit", "execution.report"]
-    tree = localfiles.render_trace(stories[0])
+    tree = traces.render_trace(stories[0])
     assert tree[1].startswith("  order.submit  [order]") and "└─ risk.pre_trade  [risk]" in tree[2]
-    assert "linked to trace" in localfiles.render_trace(stories[1])[1]
+    assert "linked to trace" in traces.render_trace(stories[1])[1]
 
 
 def test_local_metric_and_log_exporters(tmp_path):
@@ -90,7 +91,7 @@ def test_local_dir_setting_and_clear(tmp_path, monkeypatch):
 
 
 def test_show_traces_without_files(tmp_path, capsys):
-    assert localfiles.show_traces(["--dir", str(tmp_path)]) == 1
+    assert traces.main(["--dir", str(tmp_path)]) == 1
     assert "no spans" in capsys.readouterr().err
 
 
