@@ -93,6 +93,7 @@ def start(overrides: dict[str, Any] | None = None, auto_instrumentation_version:
             return _current
         settings_module.apply_defaults()
         settings = settings_module.load(**(overrides or {}))
+        settings_module.use(settings)
         if settings.sdk_disabled:
             _current = Telemetry(settings)
         else:

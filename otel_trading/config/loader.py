@@ -68,6 +68,27 @@ def load(environ: os._Environ | dict | None = None, **overrides: Any) -> Setting
     return Settings(values, sources, problems)
 
 
+_current: Settings | None = None
+
+
+def current() -> Settings:
+    """The settings in force: those ``configure()`` loaded, else read once from the environment.
+
+    The trading helpers read their policy (strict mode, per-symbol metrics, registry size) here, so
+    an app that uses them without ``configure()`` (the API's no-op providers) follows the same variables.
+    """
+    global _current
+    if _current is None:
+        _current = load(dict(os.environ))
+    return _current
+
+
+def use(settings: Settings) -> None:
+    """Make ``settings`` the ones in force (``configure()`` calls this once)."""
+    global _current
+    _current = settings
+
+
 def _shown_default(setting: Setting) -> str:
     if setting.default is None:
         return "(the SDK's)"

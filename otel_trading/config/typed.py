@@ -88,6 +88,7 @@ class SettingsFields:
     order_registry_size: int
     per_symbol_metrics: bool
     system_metrics: bool
+    system_metrics_excluded_metrics: tuple[str, ...] | None
     log_format: str
     log_level: str
     redact: bool
@@ -180,6 +181,7 @@ class Keywords(TypedDict, total=False):
     order_registry_size: int | str
     per_symbol_metrics: bool | str
     system_metrics: bool | str
+    system_metrics_excluded_metrics: tuple[str, ...] | str
     log_format: str | str
     log_level: str | str
     redact: bool | str

@@ -48,11 +48,11 @@ from opentelemetry.trace.propagation import (
 )
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from otel_trading import config
 from otel_trading.trading import metrics as _metrics
 from otel_trading.trading.attributes import KEYWORDS, ORDER_ID, SPAN_KIND, TICK_TO_TRADE
 from otel_trading.trading.kinds import TradingSpanKind
 from otel_trading.trading.metrics import (
-    CONFIG,
     INT64_MAX,
     INT64_MIN,
     attribute_value,
@@ -111,7 +111,6 @@ _state: list = [None, None, None]  # provider, tracer, TradingSampler or None
 
 
 def _refresh(provider: Any) -> None:
-    _metrics.config()
     tracer = provider.get_tracer("otel_trading")
     sampler = None
     try:
@@ -188,7 +187,7 @@ class OrderRegistry:
     def put(self, order_id: Any, order: _Order) -> None:
         orders = self._orders
         orders[order_id] = order
-        if len(orders) > (self._size or CONFIG.order_registry_size):
+        if len(orders) > (self._size or config.current().order_registry_size):
             try:
                 orders.popitem(last=False)
             except KeyError:
@@ -298,7 +297,7 @@ class _Scope:
             span = self._span = self._start_span(info, current)
             return span
         except Exception:
-            if CONFIG.strict:
+            if config.current().strict:
                 if self._tick_token is not None:
                     _tick_ns.reset(self._tick_token)
                 raise
@@ -367,7 +366,7 @@ class _Scope:
         try:
             _metrics.record_fill_latency((_time_ns() - order.start_ns) / 1e9, order.venue, order.order_type)
         except Exception:
-            if CONFIG.strict:
+            if config.current().strict:
                 raise
             bad_input("could not record fill latency (bug in otel-trading?)", RuntimeError)
 
@@ -446,10 +445,14 @@ def traced(fn: Callable | None = None, *, kind: TradingSpanKind | str | None = N
             return _Scope(info, span_name, _EMPTY, constant_options)
         extra = dict(constant)
         for position, arg, attribute, default in captured:
-            value = args[position] if position is not None and position < len(args) else kwargs.get(arg, default)
-            value = attribute_value(value) if value is not None else None
-            if value is not None:
-                extra[attribute] = value
+            raw = args[position] if position is not None and position < len(args) else kwargs.get(arg, default)
+            if raw is None:
+                continue
+            value = attribute_value(raw)
+            if value is None:
+                bad_input(f"capture_args: {fn.__qualname__} argument {arg!r}: unsupported type {type(raw).__name__}", TypeError)
+                continue
+            extra[attribute] = value
         return _Scope(info, span_name, _EMPTY, (extra, None, None))
 
     if inspect.iscoroutinefunction(fn):

@@ -13,6 +13,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from support import Spans
 
+from otel_trading import config
 from otel_trading.trading import metrics, tracing
 
 
@@ -52,4 +53,4 @@ def metric_reader():
 
 @pytest.fixture
 def strict(monkeypatch):
-    monkeypatch.setattr(metrics.CONFIG, "strict", True)
+    monkeypatch.setattr(config.current(), "strict", True)
