@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from otel_trading import attributes, settings
+from otel_trading import config
+from otel_trading.trading import attributes
 
 TABLES: dict[str, Callable[[], str]] = {
-    "settings-table": settings.markdown_table,
+    "settings-table": config.markdown_table,
     "attributes-table": attributes.markdown_table,
 }
 

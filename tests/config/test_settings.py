@@ -1,6 +1,4 @@
-"""The settings table: parsing, validation messages, defaults, README table."""
-
-from pathlib import Path
+"""The settings table: parsing, validation messages, defaults (its generated docs: tests/test_docs.py)."""
 
 import pytest
 
@@ -80,8 +78,3 @@ def test_defaults_fill_only_unset_standard_variables():
     assert environ["OTEL_TRACES_EXPORTER"] == "otlp"
     assert environ["OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED"] == "true"
     assert "OTEL_TRADING_DESK" not in environ and "OTEL_EXPORTER_OTLP_ENDPOINT" not in environ
-
-
-def test_every_setting_is_documented_in_the_readme_table():
-    readme = (Path(__file__).parents[2] / "README.md").read_text()
-    assert settings.markdown_table() in readme, "README settings table is stale: run `otel-trading settings` and paste it"
