@@ -2,7 +2,7 @@
 
 A page holds a marker such as ``<!-- generated: settings-table -->``; the build
 replaces it with the table the package renders, so the docs cannot go stale.
-``tests/test_docs.py`` checks the same expansion.
+``tests/docs/test_docs.py`` checks the same expansion.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The settings table: parsing, validation messages, defaults (its generated docs: tests/test_docs.py)."""
+"""The settings table: parsing, validation messages, defaults (its generated docs: tests/docs/test_docs.py)."""
 
 import pytest
 

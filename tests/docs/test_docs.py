@@ -78,3 +78,20 @@ def test_docs_build_strictly(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     configuration = (tmp_path / "site" / "configuration" / "index.html").read_text()
     assert "OTEL_TRADING_LOCAL_DIR" in configuration and "generated: settings-table" not in configuration
+
+
+def test_every_test_named_beside_a_guarantee_exists():
+    """docs/reliability.md puts each guarantee beside its test: a moved or renamed test must update it."""
+    page = (DOCS / "reliability.md").read_text()
+    refs = re.findall(r"`([\w/]*\.py)?(?:::(test_\w+))?`", page)
+    missing, current = [], None
+    for path, name in refs:
+        if path:
+            current = ROOT / "tests" / path
+            if not current.is_file():
+                missing.append(path)
+                continue
+        if name and (current is None or f"def {name}(" not in current.read_text()):
+            missing.append(f"{current}::{name}")
+    assert sum(1 for path, name in refs if name) >= 20, "the page names the tests that prove each guarantee"
+    assert not missing, f"docs/reliability.md names tests that do not exist: {missing}"
