@@ -1,7 +1,6 @@
-"""The settings table: parsing, validation messages, defaults, README table."""
+"""The settings table: parsing, validation messages, defaults (its generated docs: tests/docs/test_docs.py)."""
 
 import re
-from pathlib import Path
 
 import pytest
 from support import clean_env, run_python
@@ -83,11 +82,6 @@ def test_defaults_fill_only_unset_standard_variables():
     assert environ["OTEL_TRACES_EXPORTER"] == "otlp"
     assert environ["OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED"] == "true"
     assert "OTEL_TRADING_DESK" not in environ and "OTEL_EXPORTER_OTLP_ENDPOINT" not in environ
-
-
-def test_every_setting_is_documented_in_the_readme_table():
-    readme = (Path(__file__).parents[2] / "README.md").read_text()
-    assert settings.markdown_table() in readme, "README settings table is stale: run `otel-trading settings` and paste it"
 
 
 def _two_values(setting, tmp_path) -> tuple[str, str]:
