@@ -20,15 +20,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Show the effective configuration and where each value came from, report invalid values, "
         "and check that the OTLP endpoints accept a connection. Exit status 1 when something is wrong.",
     ).parse_args(argv)
-    environ = dict(os.environ)
-    settings_module.apply_defaults(environ)
-    effective = settings_module.load(environ)
+    effective = settings_module.load(dict(os.environ))  # a copy: doctor reports, it changes nothing
     print("otel-trading doctor\n\nEffective configuration (value, source):")
     for s in settings_module.SETTINGS:
         value = getattr(effective, s.name)
         source = effective.sources[s.name]
-        if source == "env" and s.env not in os.environ:
-            source = "default"  # set by apply_defaults() above, not by the user
         if value is None:
             continue
         shown = "***" if s.secret and value else s.parser.format(value)

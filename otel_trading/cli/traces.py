@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
+from otel_trading import config
 from otel_trading.export.localfiles import DEFAULT_DIR, DEMO_DIR, local_dir, read_spans
 from otel_trading.trading.attributes import ORDER_ID
 from otel_trading.trading.kinds import SPAN_KIND_ATTRIBUTE
@@ -123,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--all", action="store_true", help="every trace, not only those with an order span")
     args = parser.parse_args(list(argv) if argv is not None else None)
     folder = local_dir(args.dir)
-    if args.dir is None and not os.environ.get("OTEL_TRADING_LOCAL_DIR") and not read_spans(folder):
+    if args.dir is None and config.current().sources["local_dir"] == "default" and not read_spans(folder):
         folder = Path(DEMO_DIR)  # nothing here: the demo's folder
     spans = read_spans(folder)
     if not spans:

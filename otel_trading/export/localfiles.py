@@ -37,6 +37,7 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import format_span_id, format_trace_id
 
+from otel_trading import config
 from otel_trading.report import report
 
 __all__ = [
@@ -61,7 +62,7 @@ def local_dir(directory: str | os.PathLike | None = None) -> Path:
     """The folder the local exporters use: ``directory``, else OTEL_TRADING_LOCAL_DIR, else ./otel-trading-data."""
     if directory is not None:
         return Path(directory)
-    return Path(os.environ.get("OTEL_TRADING_LOCAL_DIR", "").strip() or DEFAULT_DIR)
+    return Path(config.current().local_dir or DEFAULT_DIR)
 
 
 def clear(directory: str | os.PathLike | None = None) -> None:

@@ -416,7 +416,11 @@ def test_any_input_never_raises_and_always_exports(spans, kind, kw):
         tracing.add_event("e", **kw)
     with order_span(**kw):
         pass
-    encode_spans(spans.finished()).SerializeToString()  # one bad value must not fail a whole export batch
+    finished = spans.finished()
+    assert [s.name for s in finished][-1] == "order" and len(finished) == 2  # both spans ended and reached the exporter
+    request = encode_spans(finished)  # one bad value must not fail a whole export batch
+    assert sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans) == 2
+    assert request.SerializeToString()
 
 
 def test_unusable_order_id_keeps_the_span(spans):
