@@ -13,7 +13,8 @@ import logging
 def _install(stream, logger_provider, stdlib_output: bool):
     from opentelemetry.sdk._logs import LoggerProvider
 
-    from otel_trading import logs, settings
+    from otel_trading import config as settings
+    from otel_trading import logs
 
     provider = logger_provider if logger_provider is not None else LoggerProvider()  # no processor: no OTLP work
     logs.install(settings.load(environ={}, log_format="json"), provider, stream=stream, stdlib_output=stdlib_output)

@@ -19,7 +19,7 @@ import sys
 import time
 from typing import Any, Callable
 
-from otel_trading.settings import BY_NAME
+from otel_trading.config import BY_NAME
 
 # otel-trading's processors as the distro configures them: queue and batch sizes from the settings table.
 OUR_SPAN_QUEUE = {"max_queue_size": BY_NAME["bsp_max_queue_size"].default, "max_export_batch_size": BY_NAME["bsp_max_export_batch_size"].default}
@@ -92,7 +92,7 @@ def item_span(n: int, reps: int) -> dict:
         with tracer.start_as_current_span("signal", attributes=raw_attrs):
             pass
 
-    from otel_trading.tracing import signal_span
+    from otel_trading.trading.tracing import signal_span
 
     def ours():
         with signal_span("signal", strategy_id="mm-1", symbol="AAPL", venue="XNAS"):
@@ -105,7 +105,7 @@ def item_dropped(n: int, reps: int) -> dict:
     """A market-data span the sampler drops (trading sampler, market_data=0) vs raw SDK span under ALWAYS_OFF."""
     from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
-    from otel_trading.sampler import TradingSampler
+    from otel_trading.sampling import TradingSampler
 
     off = _provider_local(ALWAYS_OFF)
     raw = off.get_tracer("bench")
@@ -116,7 +116,7 @@ def item_dropped(n: int, reps: int) -> dict:
             pass
 
     _provider(TradingSampler("market_data=0"))
-    from otel_trading.tracing import market_data_span
+    from otel_trading.trading.tracing import market_data_span
 
     def ours():
         with market_data_span("tick", symbol="AAPL", feed="itch"):
@@ -234,7 +234,7 @@ def item_metric(n: int, reps: int) -> dict:
         counter.add(1, fill_attrs)
         histogram.record(0.00042, ack_attrs)
 
-    from otel_trading.metrics import record_fill, record_order_ack
+    from otel_trading.trading.metrics import record_fill, record_order_ack
 
     def ours():
         record_fill("buy", venue="XNAS", liquidity="maker")
@@ -245,12 +245,12 @@ def item_metric(n: int, reps: int) -> dict:
 
 def item_overhead(n: int, reps: int) -> dict:
     """Tracing overhead on a reference handler (~100 us of Python work): with a helper span + fast OTLP export vs none."""
-    from bench.receiver import Receiver
     from opentelemetry import trace
     from opentelemetry.sdk.trace import TracerProvider
 
+    from bench.receiver import Receiver
     from otel_trading.export import FastOTLPSpanExporter, ReportingBatchSpanProcessor
-    from otel_trading.tracing import risk_span
+    from otel_trading.trading.tracing import risk_span
 
     def work():
         total = 0
@@ -397,7 +397,9 @@ def item_e2e(n: int, reps: int) -> dict:
         # the export path alone: what one export thread can carry
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
+            InMemorySpanExporter,
+        )
 
         memory = InMemorySpanExporter()
         provider = TracerProvider()
@@ -516,7 +518,10 @@ def item_rss(n: int, reps: int) -> dict:
         from opentelemetry.sdk._logs import LoggerProvider
 
         from bench import adapters
-        from otel_trading.export import FastOTLPLogExporter, ReportingBatchLogRecordProcessor
+        from otel_trading.export import (
+            FastOTLPLogExporter,
+            ReportingBatchLogRecordProcessor,
+        )
 
         provider = LoggerProvider()
         processor = ReportingBatchLogRecordProcessor(FastOTLPLogExporter(endpoint=receiver.endpoint, insecure=True), **OUR_LOG_QUEUE)

@@ -11,7 +11,7 @@ against a Prometheus scraping the demo app.
 Metric and label names are the Prometheus names that BOTH the Python prometheus
 exporter (direct scrape) and the collector's prometheus exporter (compose path,
 add_metric_suffixes: true, resource_to_telemetry_conversion disabled) produce
-from the otel_trading.metrics instruments. `job` is the service:
+from the otel_trading.trading.metrics instruments. `job` is the service:
 service.namespace/service.name via the collector, the scrape job name when an app
 is scraped directly (name the job after the service).
 """

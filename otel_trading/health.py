@@ -33,8 +33,9 @@ from urllib.parse import urlsplit
 from opentelemetry import metrics as metrics_api
 from opentelemetry.metrics import CallbackOptions, Observation
 
-from otel_trading import attributes as A
-from otel_trading import metrics as trading_metrics_module
+from otel_trading.report import report
+from otel_trading.trading import attributes as A
+from otel_trading.trading import metrics as trading_metrics_module
 
 _log = logging.getLogger("otel_trading.health")
 
@@ -116,7 +117,7 @@ def register(component: str, check: Check, *, timeout: float = 2.0, interval: fl
     and the overall status; a failing non-critical one only degrades it.
     """
     if not callable(check):
-        _report(f"health check for {component!r} is not callable; ignored")
+        report(f"health check for {component!r} is not callable; ignored")
         return
     timeout = timeout if _positive(timeout) else 2.0
     interval = interval if interval is not None and _positive(interval) else None
@@ -232,7 +233,7 @@ def alive() -> bool:
     return time.monotonic() - _state.last_beat <= 3 * _state.interval + slack
 
 
-def report() -> dict:
+def snapshot() -> dict:
     """The ``/healthz`` document: overall status and, per component, status, last error (redacted) and age."""
     now = time.monotonic()
     components = {}
@@ -293,7 +294,7 @@ def _run_loop() -> None:
     try:
         loop.run_until_complete(_main(state))
     except Exception as exc:  # never let the health thread die silently
-        _report(f"health thread stopped: {exc!r}")
+        report(f"health thread stopped: {exc!r}")
     finally:
         loop.close()
 
@@ -384,7 +385,7 @@ def _redact(text: str) -> str:
     if not text:
         return ""
     try:
-        from otel_trading.logs.redaction import get_redactor
+        from otel_trading.redaction import get_redactor
 
         text = get_redactor().redact_text(text)
     except Exception:
@@ -452,7 +453,7 @@ class _Handler(BaseHTTPRequestHandler):
             ok = ready()
             self._send(200 if ok else 503, "ok\n" if ok else "not ready\n", "text/plain")
         elif path == "/healthz":
-            body = report()
+            body = snapshot()
             self._send(503 if body["status"] == "unhealthy" else 200, json.dumps(body, indent=1) + "\n", "application/json")
         else:
             self._send(404, "try /livez, /readyz or /healthz\n", "text/plain")
@@ -476,7 +477,7 @@ def serve(port: int, host: str = "127.0.0.1") -> int | None:
     try:
         server = ThreadingHTTPServer((host, port), _Handler)
     except (OSError, OverflowError, ValueError) as exc:
-        _report(f"health server could not listen on {host}:{port} ({exc}); probes are not served")
+        report(f"health server could not listen on {host}:{port} ({exc}); probes are not served")
         return None
     server.daemon_threads = True
     _state.server = server
@@ -498,8 +499,3 @@ def install(settings: Any) -> None:
     if settings.health_port:
         serve(settings.health_port, settings.health_host)
 
-
-def _report(message: str) -> None:
-    import sys
-
-    print(f"otel-trading: {message}", file=sys.stderr, flush=True)

@@ -1,17 +1,17 @@
+"""Fixtures every test package may use: the loopback OTLP receiver, launched programs, clean logging,
+an in-memory metric reader on a fresh global MeterProvider."""
+
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
-
 import pytest
-
+import structlog
+from opentelemetry.metrics import _internal as metrics_internal
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from otlp_receiver import OtlpReceiver
+from support import otlp_env, run_python
 
-BIN = Path(sys.executable).parent
+from otel_trading import logs
 
 
 @pytest.fixture
@@ -19,35 +19,6 @@ def otlp():
     receiver = OtlpReceiver().start()
     yield receiver
     receiver.stop()
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """The test's environment without any OTEL_* the developer may have set."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    env["PYTHONUNBUFFERED"] = "1"
-    env.update({k: str(v) for k, v in extra.items()})
-    return env
-
-
-def otlp_env(receiver: OtlpReceiver, protocol: str = "grpc", **extra: str) -> dict[str, str]:
-    """Env pointing every signal at the loopback receiver, exporting quickly; ``extra`` wins."""
-    endpoint = receiver.grpc_endpoint if protocol == "grpc" else receiver.http_endpoint
-    env = {
-        "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
-        "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
-        "OTEL_BSP_SCHEDULE_DELAY": "100",
-        "OTEL_BLRP_SCHEDULE_DELAY": "100",
-        "OTEL_METRIC_EXPORT_INTERVAL": "500",
-        "OTEL_SERVICE_NAME": "test-bot",
-    }
-    return clean_env(**{**env, **extra})
-
-
-def run_python(code: str, env: dict[str, str], instrumented: bool = True, args=(), timeout: float = 60, **kwargs):
-    """Run ``code`` as a real program, under ``opentelemetry-instrument`` by default."""
-    command = [str(BIN / "opentelemetry-instrument")] if instrumented else []
-    command += [sys.executable, "-c", textwrap.dedent(code), *args]
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout, **kwargs)
 
 
 @pytest.fixture
@@ -60,25 +31,23 @@ def run_instrumented(otlp):
     return run
 
 
-def require_binary(name: str) -> str:
-    """The path of a tool the tests need; in CI its absence is a failure, never a skip."""
-    path = shutil.which(name)
-    if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{name} is required in CI but is not installed (.ci/run installs it)")
-        pytest.skip(f"{name} is not installed")
-    return path
+@pytest.fixture
+def clean_logging():
+    """Start from structlog's defaults and leave no logging installed (``pytestmark = usefixtures(...)``)."""
+    structlog.reset_defaults()
+    yield
+    logs.uninstall()
+    structlog.reset_defaults()
+    structlog.contextvars.clear_contextvars()
 
 
-def counts_by_error_type(reader, name: str) -> dict[str, int]:
-    """A counter's data points summed by ``error.type`` ('' for success), from an InMemoryMetricReader."""
-    out: dict[str, int] = {}
-    data = reader.get_metrics_data()
-    for rm in data.resource_metrics if data else ():
-        for sm in rm.scope_metrics:
-            for metric in sm.metrics:
-                if metric.name == name:
-                    for point in metric.data.data_points:
-                        key = point.attributes.get("error.type", "")
-                        out[key] = out.get(key, 0) + point.value
-    return out
+@pytest.fixture
+def metric_reader():
+    """An InMemoryMetricReader on a fresh global MeterProvider."""
+    old = metrics_internal._METER_PROVIDER
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    metrics_internal._METER_PROVIDER = provider
+    yield reader
+    metrics_internal._METER_PROVIDER = old
+    provider.shutdown()

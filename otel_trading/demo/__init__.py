@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlparse
 
-from otel_trading.localfiles import DEMO_DIR as DEFAULT_DIR
+from otel_trading.export.localfiles import DEMO_DIR as DEFAULT_DIR
 
 DEFAULT_SAMPLER_ARG = "market_data=0.05"
 
@@ -119,7 +119,7 @@ def _local_exporters_registered() -> bool:
 
 def _setup(mode: str, folder: Path):
     """Configure telemetry for a demo run alone; returns the Telemetry handle."""
-    from otel_trading import sdk
+    from otel_trading.bootstrap import configure as sdk
 
     keywords = {}
     if "OTEL_SERVICE_NAME" not in os.environ:
@@ -139,7 +139,11 @@ def _setup(mode: str, folder: Path):
             from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
             from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-            from otel_trading.localfiles import LocalLogExporter, LocalMetricExporter, LocalSpanExporter
+            from otel_trading.export.localfiles import (
+                LocalLogExporter,
+                LocalMetricExporter,
+                LocalSpanExporter,
+            )
 
             if telemetry.tracer_provider is not None:
                 telemetry.tracer_provider.add_span_processor(BatchSpanProcessor(LocalSpanExporter(folder)))
@@ -165,7 +169,7 @@ class _Minimal:
 
 
 def _minimal_setup(folder: Path) -> _Minimal:
-    """Providers with the local exporters and the trading sampler, without otel_trading.sdk."""
+    """Providers with the local exporters and the trading sampler, without otel_trading.bootstrap.configure."""
     from opentelemetry import _logs, metrics, trace
     from opentelemetry.sdk._logs import LoggerProvider
     from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
@@ -175,8 +179,12 @@ def _minimal_setup(folder: Path) -> _Minimal:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-    from otel_trading.localfiles import LocalLogExporter, LocalMetricExporter, LocalSpanExporter
-    from otel_trading.sampler import parentbased_trading_sampler
+    from otel_trading.export.localfiles import (
+        LocalLogExporter,
+        LocalMetricExporter,
+        LocalSpanExporter,
+    )
+    from otel_trading.sampling import parentbased_trading_sampler
 
     resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", "trading-demo")})
     tracer_provider = TracerProvider(
@@ -215,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_structlog(args.verbose)
     telemetry = None
     if mode == "local":
-        from otel_trading import localfiles
+        from otel_trading.export import localfiles
 
         localfiles.clear(folder)  # a fresh report: only this run's files
     if mode != "configured":
@@ -243,7 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         _flush_global()
         if "local" in os.environ.get("OTEL_TRACES_EXPORTER", ""):  # e.g. opentelemetry-instrument with the local exporters
-            from otel_trading import localfiles
+            from otel_trading.export import localfiles
 
             mode, folder = "local", localfiles.local_dir()
     if mode == "local":

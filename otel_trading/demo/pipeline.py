@@ -27,15 +27,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from opentelemetry import context as otel_context
 from opentelemetry import baggage, trace
+from opentelemetry import context as otel_context
 from opentelemetry.trace import Link, Status, StatusCode
 
 from otel_trading import health
-from otel_trading import kpis
-from otel_trading import metrics as tm
-from otel_trading import propagation as tp
-from otel_trading import tracing as tt
+from otel_trading.trading import kpis
+from otel_trading.trading import metrics as tm
+from otel_trading.trading import propagation as tp
+from otel_trading.trading import tracing as tt
 
 SYMBOLS = {"AAPL": 187.30, "MSFT": 414.20, "NVDA": 131.50, "ESZ6": 6020.25}
 VENUES = ("XNAS", "ARCA")

@@ -9,15 +9,17 @@
   shutdown.
 """
 
-from otel_trading.export._wire import LogEncoder, SpanEncoder
 from otel_trading.export.otlp_grpc import FastOTLPLogExporter, FastOTLPSpanExporter
-from otel_trading.export.otlp_http import FastOTLPHTTPLogExporter, FastOTLPHTTPSpanExporter
+from otel_trading.export.otlp_http import (
+    FastOTLPHTTPLogExporter,
+    FastOTLPHTTPSpanExporter,
+)
 from otel_trading.export.processors import (
     DropCounter,
     ReportingBatchLogRecordProcessor,
     ReportingBatchSpanProcessor,
 )
-
+from otel_trading.export.wire import LogEncoder, SpanEncoder
 
 
 def faster(exporter_cls: type, enabled: bool = True) -> type:
@@ -32,8 +34,12 @@ def faster(exporter_cls: type, enabled: bool = True) -> type:
         return exporter_cls
     from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HTTPLogExporter
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HTTPSpanExporter
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import (
+        OTLPLogExporter as HTTPLogExporter,
+    )
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+        OTLPSpanExporter as HTTPSpanExporter,
+    )
 
     return {
         OTLPSpanExporter: FastOTLPSpanExporter,

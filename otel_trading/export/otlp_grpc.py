@@ -5,7 +5,7 @@ same ``OTEL_EXPORTER_OTLP_*`` / ``OTEL_EXPORTER_OTLP_TRACES_*`` settings:
 endpoint, headers, TLS, compression, timeout, retryable codes; same retry with
 backoff bounded by the timeout, same channel re-creation on UNAVAILABLE, same
 ``otel.sdk.exporter.*`` self-metrics) with the encode step replaced: the batch
-is written straight to OTLP protobuf bytes by :mod:`otel_trading.export._wire`
+is written straight to OTLP protobuf bytes by :mod:`otel_trading.export.wire`
 (the bytes the stock encoder produces for the same batch) and sent over a gRPC
 method whose request serializer passes bytes through.
 
@@ -24,10 +24,14 @@ from collections.abc import Sequence
 
 from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsServiceResponse,
+)
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceResponse,
+)
 
-from otel_trading.export._wire import LogEncoder, SpanEncoder
+from otel_trading.export.wire import LogEncoder, SpanEncoder
 
 TRACE_EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 LOGS_EXPORT_METHOD = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"

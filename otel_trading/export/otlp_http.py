@@ -4,7 +4,7 @@ Subclasses of the stock ``opentelemetry-exporter-otlp-proto-http`` exporters:
 same constructor and ``OTEL_EXPORTER_OTLP_*`` settings, same transport
 (session, retries, compression, max request size), same self-metrics. Only
 ``export`` is restated (it is where the stock classes encode), with
-:mod:`otel_trading.export._wire` producing the same request bytes.
+:mod:`otel_trading.export.wire` producing the same request bytes.
 """
 
 from __future__ import annotations
@@ -12,14 +12,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from opentelemetry.exporter.otlp.proto.http._common import RequestPayloadTooLargeError, _is_request_too_large
+from opentelemetry.exporter.otlp.proto.http._common import (
+    RequestPayloadTooLargeError,
+    _is_request_too_large,
+)
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk._logs.export import LogRecordExportResult
 from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.semconv.attributes.http_attributes import HTTP_RESPONSE_STATUS_CODE
 
-from otel_trading.export._wire import LogEncoder, SpanEncoder
+from otel_trading.export.wire import LogEncoder, SpanEncoder
 
 _logger = logging.getLogger("opentelemetry.exporter.otlp.proto.http")
 

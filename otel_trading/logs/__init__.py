@@ -15,9 +15,14 @@ import structlog
 
 from otel_trading.logs.contextflow import ContextThread, start_thread, submit, wrap
 from otel_trading.logs.correlation import CORRELATION_BAGGAGE_KEY, current_fields
-from otel_trading.logs.levels import AUDIT, BUSINESS, NAME_TO_LEVEL, proxy_custom_level, register_stdlib_levels
-from otel_trading.logs.redaction import RedactingLogRecordProcessor, RedactingSpanProcessor, Redactor, configure_redaction, get_redactor
 from otel_trading.logs.files import Channels
+from otel_trading.logs.levels import (
+    AUDIT,
+    BUSINESS,
+    NAME_TO_LEVEL,
+    proxy_custom_level,
+    register_stdlib_levels,
+)
 from otel_trading.logs.stdlib import (
     ChannelHandler,
     ConsoleFormatter,
@@ -30,6 +35,14 @@ from otel_trading.logs.stdlib import (
     uninstall_record_factory,
     unpatch_config_functions,
 )
+from otel_trading.redaction import (
+    RedactingLogRecordProcessor,
+    RedactingSpanProcessor,
+    Redactor,
+    configure_redaction,
+    get_redactor,
+)
+from otel_trading.report import report
 
 __all__ = [
     "AUDIT",
@@ -80,10 +93,6 @@ def _service_name(settings: Any, logger_provider: Any) -> str:
     return getattr(settings, "service_name", None) or "unknown_service"
 
 
-def _report(message: str) -> None:
-    print(f"otel-trading: {message}", file=sys.stderr, flush=True)
-
-
 def install(settings: Any, logger_provider: Any, *, stream: Any = None, stdlib_output: bool | None = None) -> None:
     """Wire structlog and stdlib logging to ``logger_provider``. Idempotent.
 
@@ -104,7 +113,13 @@ def install(settings: Any, logger_provider: Any, *, stream: Any = None, stdlib_o
         if _state.settings is settings and _state.provider is logger_provider:
             return
         uninstall()
-    from otel_trading.logs.structlog_setup import OwnChainProcessor, TradingProcessor, TradingStructlogInstrumentor, default_config, resolve_format
+    from otel_trading.logs.structlog_setup import (
+        OwnChainProcessor,
+        TradingProcessor,
+        TradingStructlogInstrumentor,
+        default_config,
+        resolve_format,
+    )
 
     state = _State()
     state.settings, state.provider = settings, logger_provider
@@ -174,7 +189,7 @@ def _configure_redaction_from(settings: Any) -> Redactor:
     try:
         return configure_redaction(enabled, deny, allow, hook)
     except ValueError as exc:
-        _report(f"OTEL_TRADING_REDACT_HOOK: {exc}; redacting without the hook")
+        report(f"OTEL_TRADING_REDACT_HOOK: {exc}; redacting without the hook")
         return configure_redaction(enabled, deny, allow)
 
 

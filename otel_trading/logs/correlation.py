@@ -14,7 +14,7 @@ from opentelemetry import context as _otel_context
 from opentelemetry.baggage import _BAGGAGE_KEY
 from opentelemetry.trace.propagation import _SPAN_KEY
 
-# baggage key that carries the business correlation id (set by otel_trading.propagation)
+# baggage key that carries the business correlation id (set by otel_trading.trading.propagation)
 CORRELATION_BAGGAGE_KEY = "trading.correlation_id"
 
 # span attribute -> log field, read from the active span

@@ -19,8 +19,8 @@ import threading
 from typing import Any
 
 from otel_trading.logs.levels import NAME_TO_LEVEL
-from otel_trading.logs.redaction import _warn_once
 from otel_trading.logs.rendering import dumps
+from otel_trading.report import report_once
 
 
 class RotatingWriter:
@@ -64,7 +64,7 @@ class RotatingWriter:
                 self._file.write(line)
                 self._size += len(line)
             except OSError as exc:
-                _warn_once(f"cannot write log file {self.path}: {exc}")
+                report_once(f"cannot write log file {self.path}: {exc}")
 
     def close(self) -> None:
         with self._lock:

@@ -19,13 +19,20 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from opentelemetry._logs import LogRecord, NoOpLogger, NoOpLoggerProvider, get_logger_provider
+from opentelemetry._logs import (
+    LogRecord,
+    NoOpLogger,
+    NoOpLoggerProvider,
+    get_logger_provider,
+)
 
 from otel_trading.logs.levels import severity
 
 try:  # the SDK classes the direct emit path builds; checked below, else the public path is used
     from opentelemetry.sdk._logs._internal import Logger as _SdkLogger
-    from opentelemetry.sdk._logs._internal import ReadWriteLogRecord as _ReadWriteLogRecord
+    from opentelemetry.sdk._logs._internal import (
+        ReadWriteLogRecord as _ReadWriteLogRecord,
+    )
     from opentelemetry.trace import INVALID_SPAN_CONTEXT as _INVALID
     from opentelemetry.trace.propagation import _SPAN_KEY
 except ImportError:  # pragma: no cover

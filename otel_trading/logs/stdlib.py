@@ -18,13 +18,25 @@ import logging.config
 from collections.abc import Callable
 from typing import Any
 
-from opentelemetry.instrumentation.logging.handler import _RESERVED_ATTRS, LoggingHandler
+from opentelemetry.instrumentation.logging.handler import (
+    _RESERVED_ATTRS,
+    LoggingHandler,
+)
 
-from otel_trading.logs.correlation import TRADING_FIELDS, _current_context, current_fields
+from otel_trading.logs.correlation import (
+    TRADING_FIELDS,
+    _current_context,
+    current_fields,
+)
 from otel_trading.logs.files import Channels
 from otel_trading.logs.otlp import OtlpEmitter
-from otel_trading.logs.redaction import Redactor, get_redactor
-from otel_trading.logs.rendering import console_renderer, dumps, exception_fields, iso_from_ns
+from otel_trading.logs.rendering import (
+    console_renderer,
+    dumps,
+    exception_fields,
+    iso_from_ns,
+)
+from otel_trading.redaction import Redactor, get_redactor
 
 _TRADING_NAMES = tuple(field for _, field in TRADING_FIELDS)
 # record attributes that are not exported as OTLP attributes / rendered as extra keys

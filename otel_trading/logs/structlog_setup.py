@@ -24,15 +24,22 @@ from typing import Any
 
 import structlog
 from opentelemetry.baggage import _BAGGAGE_KEY
-from opentelemetry.instrumentation.structlog import StructlogInstrumentor, StructlogProcessor
+from opentelemetry.instrumentation.structlog import (
+    StructlogInstrumentor,
+    StructlogProcessor,
+)
 from opentelemetry.trace.propagation import _SPAN_KEY
 
-from otel_trading.logs.correlation import CORRELATION_BAGGAGE_KEY, _current_context, _span_entry, add_correlation
+from otel_trading.logs.correlation import (
+    CORRELATION_BAGGAGE_KEY,
+    _current_context,
+    _span_entry,
+    add_correlation,
+)
 from otel_trading.logs.correlation import _cache as _SPAN_CACHE
 from otel_trading.logs.files import Channels
 from otel_trading.logs.levels import NAME_TO_LEVEL, filtering_logger_class
 from otel_trading.logs.otlp import RESERVED, OtlpEmitter
-from otel_trading.logs.redaction import Redactor, _warn_once, get_redactor
 from otel_trading.logs.rendering import (
     JsonRenderer,
     NamedBytesLoggerFactory,
@@ -42,6 +49,8 @@ from otel_trading.logs.rendering import (
     fields_from_text,
     iso_from_ns,
 )
+from otel_trading.redaction import Redactor, get_redactor
+from otel_trading.report import report_once
 
 _METHOD_TO_LEVEL = {"exception": "error", "warn": "warning", "msg": "info", "fatal": "critical"}
 _STDLIB_LOGGER = logging.Logger
@@ -79,7 +88,7 @@ class TradingProcessor(StructlogProcessor):
         try:
             return self._process(logger, method_name, event_dict)
         except Exception as exc:  # a bug here must never break the app's logging
-            _warn_once(f"log processor failed ({exc!r}); the line is logged without correlation/redaction")
+            report_once(f"log processor failed ({exc!r}); the line is logged without correlation/redaction")
             return event_dict
 
     def _process(self, logger: Any, method_name: str, event_dict: dict) -> dict:

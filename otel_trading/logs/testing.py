@@ -16,7 +16,10 @@ from typing import Any
 
 import structlog
 from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+from opentelemetry.sdk._logs.export import (
+    InMemoryLogRecordExporter,
+    SimpleLogRecordProcessor,
+)
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -35,7 +38,7 @@ class LogCapture:
 
     def __enter__(self) -> LogCapture:
         from otel_trading import logs
-        from otel_trading.settings import load
+        from otel_trading.config import load
 
         logs.uninstall()
         self.settings = load(self.environ, **self.overrides)

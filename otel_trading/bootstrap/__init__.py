@@ -1,0 +1,1 @@
+"""Start-up: the distro and configurator entry points, ``configure()``, providers, resource, exit handling."""

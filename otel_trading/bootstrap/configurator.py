@@ -1,0 +1,21 @@
+"""The ``opentelemetry_configurator`` entry point used by ``opentelemetry-instrument``."""
+
+from __future__ import annotations
+
+import os
+
+from opentelemetry.sdk._configuration import _OTelSDKConfigurator
+from opentelemetry.sdk.environment_variables import OTEL_CONFIG_FILE
+
+from otel_trading.bootstrap import configure as sdk
+from otel_trading.report import report
+
+
+class OtelTradingConfigurator(_OTelSDKConfigurator):
+    def _configure(self, **kwargs):
+        if os.environ.get(OTEL_CONFIG_FILE):  # declarative configuration: the SDK's job
+            return super()._configure(**kwargs)
+        try:
+            sdk.start(auto_instrumentation_version=kwargs.get("auto_instrumentation_version"))
+        except Exception as exc:  # never crash the user's process at start-up
+            report(f"telemetry disabled, set-up failed: {exc!r}")

@@ -1,0 +1,123 @@
+"""Builds the tracer, meter and logger providers from validated settings.
+
+The SDK's own pieces do the work (exporter and sampler lookup by entry point,
+env-var handling inside exporters and processors); this adds what the stock
+path lacks: metric views, reporting batch processors with a bounded shutdown,
+OTLP timeouts read as milliseconds (as the spec says), exporters that fail to
+start reported instead of aborting, log-trace correlation. Imported only after
+the environment is validated: SDK modules read some variables at import.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opentelemetry._logs import set_logger_provider
+from opentelemetry.metrics import set_meter_provider
+from opentelemetry.sdk._configuration import (
+    _get_exporter_names,
+    _get_id_generator,
+    _get_sampler,
+    _import_config_components,
+    _import_id_generator,
+    _import_sampler,
+)
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import set_tracer_provider
+
+from otel_trading import export, health, logs
+from otel_trading.bootstrap import lifecycle, resource, views
+from otel_trading.bootstrap.configure import Telemetry
+from otel_trading.config import Settings
+from otel_trading.export.localfiles import (
+    LocalLogExporter,
+    LocalMetricExporter,
+    LocalSpanExporter,
+)
+from otel_trading.report import report
+from otel_trading.trading import kpis, metrics
+
+_EXPORTER_GROUPS = {
+    "traces": "opentelemetry_traces_exporter",
+    "metrics": "opentelemetry_metrics_exporter",
+    "logs": "opentelemetry_logs_exporter",
+}
+
+
+def build(settings: Settings, auto_instrumentation_version: str | None) -> Telemetry:
+    res = resource.build(settings, auto_instrumentation_version)
+    telemetry = Telemetry(settings)
+
+    # Metrics first: the batch processors' self-metrics (queue capacity, drops) bind to this provider.
+    views.set_cardinality_limit(settings.cardinality_limit)
+    readers = [e if isinstance(e, MetricReader) else PeriodicExportingMetricReader(e) for e in _exporters("metrics", settings)]
+    telemetry.meter_provider = MeterProvider(
+        resource=res,
+        metric_readers=readers,
+        views=views.latency_views(settings.latency_buckets),
+        shutdown_on_exit=False,
+    )
+    set_meter_provider(telemetry.meter_provider)
+
+    telemetry.tracer_provider = TracerProvider(
+        sampler=_import_sampler(_get_sampler()),
+        resource=res,
+        id_generator=_import_id_generator(_get_id_generator()),
+        shutdown_on_exit=False,
+    )
+    for processor in logs.span_processors(settings):
+        telemetry.tracer_provider.add_span_processor(processor)
+    reporting = {"report_interval": settings.drop_report_interval, "shutdown_timeout_millis": settings.shutdown_timeout * 1000}
+    for exporter in _exporters("traces", settings):
+        telemetry.tracer_provider.add_span_processor(
+            export.ReportingBatchSpanProcessor(exporter, **_queue(settings.bsp_max_queue_size, settings.bsp_max_export_batch_size), **reporting)
+        )
+    set_tracer_provider(telemetry.tracer_provider)
+
+    telemetry.logger_provider = LoggerProvider(resource=res, shutdown_on_exit=False)
+    for exporter in _exporters("logs", settings):
+        telemetry.logger_provider.add_log_record_processor(
+            export.ReportingBatchLogRecordProcessor(exporter, **_queue(settings.blrp_max_queue_size, settings.blrp_max_export_batch_size), **reporting)
+        )
+    set_logger_provider(telemetry.logger_provider)
+
+    logs.install(settings, telemetry.logger_provider)
+    metrics.install(settings, telemetry.meter_provider)
+    kpis.install(telemetry.tracer_provider)
+    health.install(settings)
+    lifecycle.install(telemetry)
+    return telemetry
+
+
+def _exporters(signal: str, settings: Settings) -> list:
+    """Instantiate the exporters OTEL_<SIGNAL>_EXPORTER names; one that fails is reported and left out."""
+    exporters = []
+    for name in _get_exporter_names(signal):
+        try:
+            _, cls = _import_config_components([name], _EXPORTER_GROUPS[signal])[0]
+            exporters.append(export.faster(cls, settings.fast_export)(**_exporter_args(cls, signal, settings)))
+        except Exception as exc:  # e.g. Prometheus port in use: the app must keep running
+            report(f"{signal} exporter {name!r} could not start ({exc}); {signal} are not exported there")
+    return exporters
+
+
+def _queue(size: int, batch: int) -> dict[str, int]:
+    """Queue and batch sizes; a batch larger than the queue (which the SDK refuses) is cut to the queue."""
+    return {"max_queue_size": size, "max_export_batch_size": min(batch, size)}
+
+
+def _exporter_args(cls: type, signal: str, settings: Settings) -> dict[str, Any]:
+    """What the settings say that an exporter would otherwise read from the environment itself.
+
+    Local files: the folder (a ``configure(local_dir=...)`` keyword wins over the env var).
+    OTLP: the timeout per the spec (milliseconds); the Python exporters would read the variable as seconds.
+    """
+    if issubclass(cls, (LocalSpanExporter, LocalLogExporter, LocalMetricExporter)):
+        return {"directory": settings.local_dir}
+    if not cls.__module__.startswith("opentelemetry.exporter.otlp"):
+        return {}
+    timeout_ms = getattr(settings, f"otlp_{signal}_timeout") or settings.otlp_timeout
+    return {} if timeout_ms is None else {"timeout": timeout_ms / 1000}

@@ -1,0 +1,1 @@
+"""The trading vocabulary: span kinds, `trading.*` attributes, span helpers, metrics, propagation."""

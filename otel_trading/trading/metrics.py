@@ -1,0 +1,254 @@
+"""Trading metrics: OpenTelemetry instruments with fixed names, units and buckets.
+
+Instruments come from the *global* MeterProvider and are rebuilt when it
+changes, so recording works whether telemetry was configured before or after
+import (until then the API's no-op provider makes recording free).
+
+Cardinality: ``trading.symbol`` is added only with
+``OTEL_TRADING_PER_SYMBOL_METRICS=true``, and the configured MeterProvider caps
+every metric at ``OTEL_TRADING_CARDINALITY_LIMIT`` series (``views.py``; the rest
+fold into ``otel.metric.overflow=true``).
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+
+from opentelemetry import metrics as metrics_api
+from opentelemetry.metrics import CallbackOptions, Observation
+
+from otel_trading import config
+from otel_trading.trading import attributes as A
+
+_log = logging.getLogger("otel_trading")
+
+SLIPPAGE_BUCKETS = (0.0, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0)
+"""Basis points of slippage magnitude; ``trading.slippage.direction`` says adverse or favorable
+(OTel histograms take no negative values, and Prometheus drops ``_sum`` of negative buckets)."""
+
+_warned: set[str] = set()
+
+
+def bad_input(message: str, error: type[Exception] = ValueError) -> None:
+    """Raise in strict mode; otherwise log ``message`` once and let the caller drop the input."""
+    if config.current().strict:
+        raise error(message)
+    if message not in _warned and len(_warned) < 1000:
+        _warned.add(message)
+        _log.warning("otel-trading: %s (dropped; set OTEL_TRADING_STRICT=true to raise)", message)
+
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def attribute_value(value: Any) -> Any:
+    """A value OTel can export, or None. Enums give their value, Decimals a float, ints beyond
+    64 bits their text (OTLP cannot encode them, and one would fail the whole export batch)."""
+    kind = type(value)
+    if kind is str or kind is float or kind is bool:
+        return value
+    if kind is int:
+        return value if INT64_MIN <= value <= INT64_MAX else str(value)
+    if isinstance(value, enum.Enum):
+        return attribute_value(value.value)
+    for base in (bool, int, float, str):
+        if isinstance(value, base):
+            return attribute_value(base(value))
+    if isinstance(value, Decimal):
+        return float(value)
+    return None
+
+
+class _Series:
+    """One instrument plus a cache of its attribute dicts (bounded by the cardinality limit)."""
+
+    __slots__ = ("instrument", "keys", "cache")
+
+    def __init__(self, instrument: Any, keys: tuple[str, ...]):
+        self.instrument, self.keys, self.cache = instrument, keys, {}
+
+    def attributes(self, values: tuple) -> dict:
+        attrs = self.cache.get(values)
+        if attrs is None:
+            attrs = {}
+            for key, value in zip(self.keys, values):
+                if value is not None:
+                    value = attribute_value(value)
+                    attrs[key] = value if value is not None else "invalid"
+            if len(self.cache) < config.current().cardinality_limit:
+                self.cache[values] = attrs
+        return attrs
+
+
+class TradingMetrics:
+    """Every trading instrument, created on one MeterProvider."""
+
+    def __init__(self, meter_provider: metrics_api.MeterProvider | None = None):
+        provider = meter_provider or metrics_api.get_meter_provider()
+        meter = provider.get_meter("otel_trading")
+        durations = tuple(config.current().latency_buckets)
+
+        def counter(name, unit, doc, *keys):
+            return _Series(meter.create_counter(name, unit, doc), keys)
+
+        def histogram(name, unit, doc, buckets, *keys):
+            return _Series(meter.create_histogram(name, unit, doc, explicit_bucket_boundaries_advisory=buckets), keys)
+
+        def gauge(name, unit, doc, *keys):
+            return _Series(meter.create_gauge(name, unit, doc), keys)
+
+        self.orders = counter("trading.orders", "{order}", "Orders sent, by side, type, venue and status", A.SIDE, A.ORDER_TYPE, A.VENUE, A.ORDER_STATUS, A.STRATEGY_ID, A.SYMBOL)
+        self.rejections = counter("trading.order.rejections", "{order}", "Orders rejected, by reason", A.VENUE, A.REJECT_REASON, A.STRATEGY_ID, A.SYMBOL)
+        self.fills = counter("trading.fills", "{fill}", "Fills received", A.SIDE, A.VENUE, A.LIQUIDITY, A.SYMBOL)
+        self.ack_duration = histogram("trading.order.ack.duration", "s", "Order sent to venue acknowledgement", durations, A.VENUE, A.ORDER_TYPE)
+        self.fill_duration = histogram("trading.order.fill.duration", "s", "Order sent to (first) fill", durations, A.VENUE, A.ORDER_TYPE)
+        self.tick_to_trade = histogram("trading.tick_to_trade.duration", "s", "Market data received to order sent", durations, A.STRATEGY_ID)
+        self.slippage = histogram("trading.order.slippage", "{bp}", "Fill price against decision price, basis points, by direction (adverse, favorable)", SLIPPAGE_BUCKETS, A.VENUE, A.SIDE, A.SLIPPAGE_DIRECTION, A.SYMBOL)
+        self.pnl = gauge("trading.pnl", "{currency}", "P&L in the account currency (trading.currency)", A.PNL_TYPE, A.STRATEGY_ID, A.CURRENCY, A.SYMBOL)
+        self.positions = gauge("trading.positions.open", "{position}", "Open positions", A.STRATEGY_ID)
+        self.ticks = counter("trading.market_data.ticks", "{tick}", "Market data ticks received, by feed", A.FEED, A.SYMBOL)
+        self.stage_processed = counter("trading.pipeline.stage.processed", "{event}", "Events a pipeline stage processed", A.STAGE)
+        self.stage_lag = histogram("trading.pipeline.stage.lag", "s", "Event created to processed by a stage", durations, A.STAGE)
+        meter.create_observable_gauge("trading.pipeline.stage.staleness", [_staleness], "s", "Seconds since each pipeline stage last did work")
+
+
+_last_work: dict[str, float] = {}  # stage -> time.monotonic() of its last record_stage()
+_last_tick: dict[Any, float] = {}  # feed -> time.monotonic() of its last record_tick()
+_state: list = [None, None]  # [meter provider, TradingMetrics]
+_lock = threading.Lock()
+
+
+def _staleness(options: CallbackOptions) -> Iterable[Observation]:
+    now = time.monotonic()
+    return [Observation(now - last, {A.STAGE: stage}) for stage, last in list(_last_work.items())]
+
+
+def trading_metrics() -> TradingMetrics:
+    """The instruments on the current global MeterProvider (rebuilt when it changes)."""
+    provider = metrics_api.get_meter_provider()
+    if _state[0] is not provider:
+        with _lock:
+            if _state[0] is not provider:
+                _state[1] = TradingMetrics(provider)
+                _state[0] = provider
+    return _state[1]
+
+
+def _symbol(symbol: Any) -> Any:
+    return symbol if symbol is not None and config.current().per_symbol_metrics else None
+
+
+def record_order(side: Any, order_type: Any, venue: Any, status: Any = "new", strategy_id: Any = None, symbol: Any = None) -> None:
+    s = trading_metrics().orders
+    s.instrument.add(1, s.attributes((side, order_type, venue, status, strategy_id, _symbol(symbol))))
+
+
+def record_rejection(reason: Any, venue: Any = None, strategy_id: Any = None, symbol: Any = None) -> None:
+    s = trading_metrics().rejections
+    s.instrument.add(1, s.attributes((venue, reason, strategy_id, _symbol(symbol))))
+
+
+def record_fill(side: Any, venue: Any = None, liquidity: Any = None, symbol: Any = None) -> None:
+    s = trading_metrics().fills
+    s.instrument.add(1, s.attributes((side, venue, liquidity, _symbol(symbol))))
+
+
+def record_order_ack(seconds: float, venue: Any = None, order_type: Any = None) -> None:
+    s = trading_metrics().ack_duration
+    s.instrument.record(seconds, s.attributes((venue, order_type)))
+
+
+def record_fill_latency(seconds: float, venue: Any = None, order_type: Any = None) -> None:
+    s = trading_metrics().fill_duration
+    s.instrument.record(seconds, s.attributes((venue, order_type)))
+
+
+def record_tick_to_trade(seconds: float, strategy_id: Any = None) -> None:
+    s = trading_metrics().tick_to_trade
+    s.instrument.record(seconds, s.attributes((strategy_id,)))
+
+
+def record_slippage(bps: float, venue: Any = None, side: Any = None, symbol: Any = None) -> None:
+    """Signed slippage in basis points: positive is adverse (paid more / received less), negative favorable."""
+    s = trading_metrics().slippage
+    direction = "adverse" if bps >= 0 else "favorable"
+    s.instrument.record(abs(bps), s.attributes((venue, side, direction, _symbol(symbol))))
+
+
+def set_pnl(value: float, pnl_type: str = "unrealized", strategy_id: Any = None, currency: Any = "USD", symbol: Any = None) -> None:
+    """Current P&L; ``pnl_type`` is ``realized`` or ``unrealized``."""
+    s = trading_metrics().pnl
+    s.instrument.set(value, s.attributes((pnl_type, strategy_id, currency, _symbol(symbol))))
+
+
+def set_open_positions(count: int, strategy_id: Any = None) -> None:
+    s = trading_metrics().positions
+    s.instrument.set(count, s.attributes((strategy_id,)))
+
+
+def record_tick(feed: Any, symbol: Any = None, count: int = 1) -> None:
+    if len(_last_tick) < 1000 or feed in _last_tick:
+        _last_tick[feed] = time.monotonic()
+    s = trading_metrics().ticks
+    s.instrument.add(count, s.attributes((feed, _symbol(symbol))))
+
+
+def record_stage(stage: str, count: int = 1, lag_seconds: float | None = None) -> None:
+    """A pipeline stage did work: counts events, records their lag, resets its staleness."""
+    _last_work[stage] = time.monotonic()
+    m = trading_metrics()
+    s = m.stage_processed
+    attrs = s.attributes((stage,))
+    s.instrument.add(count, attrs)
+    if lag_seconds is not None:
+        m.stage_lag.instrument.record(lag_seconds, m.stage_lag.attributes((stage,)))
+
+
+def last_tick(feed: Any) -> float | None:
+    """``time.monotonic()`` of the feed's last ``record_tick`` (health checks), None if never."""
+    return _last_tick.get(feed)
+
+
+def last_stage_work(stage: str) -> float | None:
+    """``time.monotonic()`` of the stage's last ``record_stage`` (health checks), None if never."""
+    return _last_work.get(stage)
+
+
+_installed = {"system_metrics": False}
+
+
+def install(settings: Any, meter_provider: metrics_api.MeterProvider | None = None) -> None:
+    """Start system metrics when OTEL_TRADING_SYSTEM_METRICS=true. Idempotent."""
+    if getattr(settings, "system_metrics", False) and not _installed["system_metrics"]:
+        from opentelemetry.instrumentation.system_metrics import (
+            SystemMetricsInstrumentor,
+        )
+
+        # CPU, memory, GC and threads; the upstream exclusion variable still wins when set.
+        selected = None if settings.system_metrics_excluded_metrics is not None else SYSTEM_METRICS
+        SystemMetricsInstrumentor(config=selected).instrument(meter_provider=meter_provider)
+        _installed["system_metrics"] = True
+
+
+SYSTEM_METRICS: dict[str, list[str] | None] = {
+    "process.cpu.time": ["user", "system"],
+    "process.cpu.utilization": ["user", "system"],
+    "process.memory.usage": None,
+    "process.memory.virtual": None,
+    "process.thread.count": None,
+    "process.open_file_descriptor.count": None,
+    "process.context_switches": ["involuntary", "voluntary"],
+    "cpython.gc.collections": None,
+    "cpython.gc.collected_objects": None,
+    "cpython.gc.uncollectable_objects": None,
+    "system.cpu.utilization": ["idle", "user", "system", "irq"],
+    "system.memory.usage": ["used", "free", "cached"],
+    "system.disk.io": ["read", "write"],
+}
+"""Process CPU, memory, threads and GC plus host CPU, memory and disk I/O: what a trading box needs, not all of psutil."""

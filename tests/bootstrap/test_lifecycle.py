@@ -1,0 +1,158 @@
+"""Shutdown and process life: exit, SIGTERM, fork, multiprocessing, configure()."""
+
+import signal
+import subprocess
+import sys
+import time
+
+from support import BIN, otlp_env, run_python
+
+SLOW_EXPORT = {"OTEL_BSP_SCHEDULE_DELAY": "60000", "OTEL_BLRP_SCHEDULE_DELAY": "60000", "OTEL_METRIC_EXPORT_INTERVAL": "60000"}
+
+
+def sigterm_when_ready(app: str, env: dict) -> subprocess.Popen:
+    """Start ``app`` under the wrapper, wait for it to print "ready", send it SIGTERM."""
+    process = subprocess.Popen(
+        [str(BIN / "opentelemetry-instrument"), sys.executable, "-c", app],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    assert process.stdout.readline().strip() == "ready"
+    process.send_signal(signal.SIGTERM)
+    return process
+
+
+def test_buffered_spans_are_flushed_at_exit_and_the_exit_status_is_kept(otlp):
+    app = """
+import sys, logging
+from opentelemetry import trace
+with trace.get_tracer("bot").start_as_current_span("last-order"):
+    logging.getLogger("bot").warning("bye")
+sys.exit(3)
+"""
+    result = run_python(app, otlp_env(otlp, **SLOW_EXPORT))
+    assert result.returncode == 3, result.stderr
+    assert [s.name for s in otlp.spans()] == ["last-order"]  # arrived before the process ended
+    assert [str(l.body) for l in otlp.logs()] == ["bye"]
+
+
+def test_sigterm_flushes_and_the_process_still_dies_by_sigterm(otlp):
+    app = """
+import time
+from opentelemetry import trace
+with trace.get_tracer("bot").start_as_current_span("before-sigterm"):
+    pass
+print("ready", flush=True)
+time.sleep(60)
+"""
+    process = sigterm_when_ready(app, otlp_env(otlp, **SLOW_EXPORT))
+    assert process.wait(timeout=30) == -signal.SIGTERM
+    assert [s.name for s in otlp.spans()] == ["before-sigterm"]
+
+
+def test_sigterm_runs_the_apps_own_handler_after_flushing(otlp):
+    app = """
+import signal, sys, time
+from opentelemetry import trace
+def stop(signum, frame):
+    print("app handler", flush=True)
+    sys.exit(0)
+signal.signal(signal.SIGTERM, stop)   # installed after ours: atexit still flushes
+with trace.get_tracer("bot").start_as_current_span("graceful"):
+    pass
+print("ready", flush=True)
+time.sleep(60)
+"""
+    process = sigterm_when_ready(app, otlp_env(otlp, **SLOW_EXPORT))
+    assert process.wait(timeout=30) == 0
+    assert "app handler" in process.stdout.read()
+    assert [s.name for s in otlp.spans()] == ["graceful"]
+
+
+def test_hung_collector_cannot_hold_the_exit_past_the_bound(otlp):
+    otlp.delay = 30  # accepts the connection, never answers in time
+    app = """
+from opentelemetry import trace
+with trace.get_tracer("bot").start_as_current_span("stuck"):
+    pass
+"""
+    started = time.monotonic()
+    result = run_python(app, otlp_env(otlp, OTEL_TRADING_SHUTDOWN_TIMEOUT="1", **SLOW_EXPORT))
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0
+    assert "flush did not finish within 1s (OTEL_TRADING_SHUTDOWN_TIMEOUT)" in result.stderr
+    assert elapsed < 25  # far below the 30 s the receiver would hold it; the bound itself is 1 s
+
+
+def test_fork_and_multiprocessing_children_export_their_own_spans(otlp):
+    app = """
+import multiprocessing, os
+from opentelemetry import trace
+tracer = trace.get_tracer("bot")
+
+def work(n):
+    with tracer.start_as_current_span(f"mp-child-{n}"):
+        pass
+
+with tracer.start_as_current_span("parent"):
+    pass
+pid = os.fork()
+if pid == 0:
+    with tracer.start_as_current_span("forked-child"):
+        pass
+    import sys; sys.exit(0)
+os.waitpid(pid, 0)
+ctx = multiprocessing.get_context("fork")
+procs = [ctx.Process(target=work, args=(i,)) for i in range(2)]
+[p.start() for p in procs]
+[p.join() for p in procs]
+"""
+    result = run_python(app, otlp_env(otlp, **SLOW_EXPORT))
+    assert result.returncode == 0, result.stderr
+    names = otlp.wait_for(lambda r: sorted(s.name for s in r.spans()) if len(r.spans()) >= 4 else None)
+    assert names == ["forked-child", "mp-child-0", "mp-child-1", "parent"]  # each once: no duplicated queue
+
+
+def test_configure_without_the_wrapper_is_idempotent_and_flushes(otlp):
+    app = """
+import otel_trading, structlog
+from opentelemetry import trace
+first = otel_trading.configure(service_name="configured-bot", desk="rates")
+second = otel_trading.configure(service_name="ignored")
+assert first is second and first.settings.service_name == "configured-bot"
+with trace.get_tracer("bot").start_as_current_span("manual"):
+    structlog.get_logger("bot").info("inside")
+assert first.force_flush()
+print("flushed")
+"""
+    result = run_python(app, otlp_env(otlp, OTEL_SERVICE_NAME="env-name", **SLOW_EXPORT), instrumented=False)
+    assert result.returncode == 0, result.stderr
+    assert "flushed" in result.stdout and "already configured; ignoring configure(service_name=...)" in result.stderr
+    span = otlp.spans()[0]  # there before exit: force_flush() sent it
+    assert span.resource["service.name"] == "configured-bot" and span.resource["trading.desk"] == "rates"
+    log = otlp.wait_for(lambda r: r.logs())[0]
+    assert (log.trace_id, log.span_id) == (span.trace_id, span.span_id)
+
+
+def test_collector_down_the_app_runs_and_exits_promptly():
+    import socket
+
+    from support import clean_env
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    app = """
+import logging
+from opentelemetry import trace
+tracer = trace.get_tracer("bot")
+for i in range(2000):
+    with tracer.start_as_current_span("order"):
+        logging.getLogger("bot").warning("sent %d", i)
+print("done", flush=True)
+"""
+    env = clean_env(OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{closed}", OTEL_TRADING_SHUTDOWN_TIMEOUT="2", OTEL_BSP_SCHEDULE_DELAY="50")
+    started = time.monotonic()
+    result = run_python(app, env)
+    assert result.returncode == 0 and "done" in result.stdout, result.stderr
+    assert "Traceback" not in result.stderr
+    assert time.monotonic() - started < 30

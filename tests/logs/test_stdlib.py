@@ -1,0 +1,179 @@
+"""stdlib logging: OTLP export with trace context, ids on records, JSON schema, config functions."""
+
+from __future__ import annotations
+
+import io
+import logging
+import logging.config
+
+import jsonschema
+import pytest
+import structlog
+from opentelemetry._logs import SeverityNumber
+
+from otel_trading import logs
+from otel_trading.logs import AUDIT, BUSINESS, JsonFormatter, TraceContextFilter
+from otel_trading.logs.schema import LOG_LINE_SCHEMA
+from otel_trading.logs.testing import LogCapture
+
+pytestmark = pytest.mark.usefixtures("clean_logging")
+
+
+def test_record_inside_span_is_exported_with_trace_context_and_rendered_with_ids():
+    with LogCapture() as cap:
+        log = logging.getLogger("orders.std")
+        with cap.tracer.start_as_current_span("s", attributes={"trading.order.id": "o-9"}) as span:
+            log.info("placed %s", "o-9", extra={"qty": 5})
+        log.info("outside")
+    ctx = span.get_span_context()
+    inside, outside = cap.lines()
+    for line in (inside, outside):
+        jsonschema.validate(line, LOG_LINE_SCHEMA)
+    assert inside["trace_id"] == format(ctx.trace_id, "032x") and inside["span_id"] == format(ctx.span_id, "016x")
+    assert inside["event"] == "placed o-9" and inside["qty"] == 5 and inside["order_id"] == "o-9"
+    assert inside["logger"] == "orders.std" and inside["service"] == "test-svc"
+    assert "trace_id" not in outside
+    rec, rec_out = cap.records()
+    assert (rec.log_record.trace_id, rec.log_record.span_id) == (ctx.trace_id, ctx.span_id)
+    assert rec.log_record.body == "placed o-9"
+    assert rec.log_record.attributes["qty"] == 5
+    assert rec.instrumentation_scope.name == "orders.std"
+    assert not rec_out.log_record.trace_id
+
+
+def test_record_factory_makes_ids_available_to_any_format_string():
+    with LogCapture() as cap:
+        out = io.StringIO()
+        handler = logging.StreamHandler(out)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(trace_id)s %(span_id)s %(service)s %(message)s"))
+        log = logging.getLogger("fmt")
+        log.addHandler(handler)
+        try:
+            with cap.tracer.start_as_current_span("s") as span:
+                log.warning("hi")
+            log.warning("out")
+        finally:
+            log.removeHandler(handler)
+    ctx = span.get_span_context()
+    first, second = out.getvalue().splitlines()
+    assert first == f"WARNING {ctx.trace_id:032x} {ctx.span_id:016x} test-svc hi"
+    assert second == "WARNING   test-svc out"
+
+
+@pytest.mark.parametrize(
+    "level,name,severity,text",
+    [
+        (logging.DEBUG, "debug", SeverityNumber.DEBUG, "DEBUG"),
+        (logging.INFO, "info", SeverityNumber.INFO, "INFO"),
+        (BUSINESS, "business", SeverityNumber.INFO3, "BUSINESS"),
+        (AUDIT, "audit", SeverityNumber.INFO4, "AUDIT"),
+        (logging.WARNING, "warning", SeverityNumber.WARN, "WARN"),
+        (logging.ERROR, "error", SeverityNumber.ERROR, "ERROR"),
+        (logging.CRITICAL, "critical", SeverityNumber.FATAL, "FATAL"),
+    ],
+)
+def test_each_level_rendered_and_exported(level, name, severity, text):
+    with LogCapture(log_level="debug") as cap:
+        logging.getLogger("lv.std").log(level, "m")
+    (line,) = cap.lines()
+    (record,) = cap.records()
+    assert line["level"] == name
+    jsonschema.validate(line, LOG_LINE_SCHEMA)
+    assert (record.log_record.severity_number, record.log_record.severity_text) == (severity, text)
+
+
+def test_stdlib_level_filtering_follows_setting():
+    with LogCapture(log_level="audit") as cap:
+        log = logging.getLogger("filt.std")
+        log.info("i")
+        log.log(BUSINESS, "b")
+        log.log(AUDIT, "a")
+        log.error("e")
+    assert [line["event"] for line in cap.lines()] == ["a", "e"]
+    assert [r.log_record.body for r in cap.records()] == ["a", "e"]
+
+
+def test_exception_fields_same_schema_as_structlog():
+    with LogCapture() as cap:
+        try:
+            {}["k"]
+        except KeyError:
+            logging.getLogger("exc.std").exception("lookup failed")
+    (line,) = cap.lines()
+    jsonschema.validate(line, LOG_LINE_SCHEMA)
+    assert line["exc_type"] == "KeyError" and "Traceback" in line["stack"]
+    attrs = cap.records()[0].log_record.attributes
+    assert attrs["exception.type"] == "KeyError" and "Traceback" in attrs["exception.stacktrace"]
+
+
+def test_basic_config_after_install_keeps_otlp_export_and_takes_over_console():
+    with LogCapture() as cap:
+        root = logging.getLogger()
+        before = list(root.handlers)
+        foreign = [h for h in before if type(h).__module__.startswith("_pytest")]  # pytest's capture handlers
+        for handler in foreign:
+            root.removeHandler(handler)
+        app_out = io.StringIO()
+        try:
+            logging.basicConfig(stream=app_out, format="%(trace_id)s %(message)s", level=logging.INFO, force=False)
+            assert any(isinstance(h, logs.TradingLoggingHandler) for h in root.handlers)
+            with cap.tracer.start_as_current_span("s") as span:
+                logging.getLogger("app").info("mine")
+        finally:
+            for handler in root.handlers[:]:
+                if handler not in before:
+                    root.removeHandler(handler)
+            for handler in foreign:
+                root.addHandler(handler)
+    assert app_out.getvalue() == f"{span.get_span_context().trace_id:032x} mine\n"
+    assert cap.lines() == []  # our console handler made way for the app's
+    assert [r.log_record.body for r in cap.records()] == ["mine"]
+
+
+def test_dict_config_keeps_otlp_handler():
+    with LogCapture() as cap:
+        logging.config.dictConfig({"version": 1, "incremental": False, "disable_existing_loggers": False, "root": {"level": "INFO"}})
+        logging.getLogger("dc").info("x")
+    assert [r.log_record.body for r in cap.records()] == ["x"]
+
+
+def test_json_formatter_and_filter_for_hand_built_handlers():
+    with LogCapture() as cap:
+        out = io.StringIO()
+        handler = logging.StreamHandler(out)
+        handler.setFormatter(JsonFormatter(service="svc"))
+        handler.addFilter(TraceContextFilter("svc"))
+        log = logging.getLogger("hand")
+        log.addHandler(handler)
+        log.propagate = False
+        try:
+            with cap.tracer.start_as_current_span("s"):
+                log.info("x", extra={"password": "p"})
+        finally:
+            log.removeHandler(handler)
+            log.propagate = True
+    import json
+
+    line = json.loads(out.getvalue())
+    jsonschema.validate(line, LOG_LINE_SCHEMA)
+    assert line["password"] == "***" and line["trace_id"]
+
+
+def test_structlog_through_stdlib_is_exported_once():
+    with LogCapture() as cap:
+        structlog.configure(
+            processors=[structlog.stdlib.add_log_level, structlog.processors.JSONRenderer()],
+            logger_factory=structlog.stdlib.LoggerFactory(),
+            wrapper_class=structlog.stdlib.BoundLogger,
+        )
+        with cap.tracer.start_as_current_span("s"):
+            structlog.get_logger("via.std").warning("once", k=1)
+    assert len(cap.records()) == 1
+    assert cap.records()[0].log_record.trace_id
+
+
+def test_sdk_own_messages_are_rendered_but_not_fed_back_into_export():
+    with LogCapture() as cap:
+        logging.getLogger("opentelemetry.sdk._shared_internal").warning("Exception while exporting logs.")
+    assert cap.lines()[0]["event"] == "Exception while exporting logs."
+    assert cap.records() == []
