@@ -135,9 +135,9 @@ def test_alertmanager_renders_its_config_from_env(compose):
 
 
 def test_memory_limits_and_health_checks(compose):
-    # Images without a shell/HTTP client (collector-contrib is distroless) and the demo
-    # (no HTTP endpoint) have no health check; every other service has one.
-    no_healthcheck = {"otel-collector", "otel-agent", "otel-gateway-1", "otel-gateway-2", "demo", "demo-scale-out"}
+    # Images without a shell/HTTP client (collector-contrib is distroless) have no health
+    # check; every other service has one (the demo probes its own /readyz).
+    no_healthcheck = {"otel-collector", "otel-agent", "otel-gateway-1", "otel-gateway-2"}
     for name, svc in compose["services"].items():
         memory = svc.get("deploy", {}).get("resources", {}).get("limits", {}).get("memory") or svc.get("mem_limit")
         assert memory, f"{name} has no memory limit"
