@@ -97,12 +97,16 @@ _state = _State()
 
 
 def _after_fork_in_child() -> None:
-    """The runner and server threads do not exist in a child: forget them and every lock; keep the checks."""
+    """The parent's threads do not exist in a child: forget them and every lock, keep the checks, and
+    start the child's own heartbeat if the parent had one (a worker is a bot too). The server stays
+    the parent's: the child would fight for its port."""
     global _state
     old, _state = _state, _State()
     _state.components = {name: Component(c.name, c.check, c.timeout, c.interval, c.critical, attributes=c.attributes)
                          for name, c in old.components.items()}
     _state.interval = old.interval
+    if old.thread is not None and not old.stopping:
+        start()
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)

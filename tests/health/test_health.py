@@ -282,23 +282,25 @@ def test_busy_port_is_reported_not_raised(capfd, listener):
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork only")
-def test_forked_child_starts_its_own_health_thread():
+def test_forked_child_beats_on_its_own_thread_without_the_parents_server():
+    port = health.serve(0)
     health.register("always", lambda: True, interval=0.05)
     health.start(0.05)
     wait_until(lambda: status_of("always"))
+    parent_thread = health._state.thread
     pid = os.fork()
-    if pid == 0:  # child: no runner, no lock held; it can start its own
+    if pid == 0:  # child: a fresh thread of its own, no lock held, the checks kept, no server
         try:
-            ok = health._state.thread is None and "always" in health._state.components
-            health.start(0.05)
+            fresh = health._state.thread is not parent_thread and health._state.server is None
             end = time.monotonic() + 5
             while time.monotonic() < end and not (health.alive() and health._state.components["always"].status):
                 time.sleep(0.02)
-            os._exit(0 if ok and health.alive() else 1)
+            os._exit(0 if fresh and health.alive() and health._state.components["always"].status else 1)
         except BaseException:
             os._exit(2)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+    assert get(port, "/livez")[0] == 200  # the parent still serves
 
 
 def test_launched_app_serves_probes(run_instrumented):

@@ -18,13 +18,14 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import yaml
 from support import clean_env, require_binary
-from test_live import Prom, free_port, kill, wait_port
+from test_live import Prom, free_port, kill
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -75,6 +76,15 @@ def wait_for(predicate, timeout: float, what: str, output=lambda: "") -> None:
             return
         time.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}\n{output()}")
+
+
+def ready(url: str) -> bool:
+    """The server answers 200 (Prometheus answers 503 while its storage starts)."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False
 
 
 def fast_rules(folder: Path) -> list[str]:
@@ -141,8 +151,8 @@ def test_bot_crash_is_delivered_firing_then_resolved_once_each():
             stdout=log, stderr=subprocess.STDOUT))
         bot = start_bot(bot_port, log)
         procs.append(bot)
-        wait_port(am_port, 20, output)
-        wait_port(prom_port, 20, output)
+        wait_for(lambda: ready(f"http://127.0.0.1:{am_port}/-/ready"), 30, "Alertmanager ready", output)
+        wait_for(lambda: ready(f"http://127.0.0.1:{prom_port}/-/ready"), 30, "Prometheus ready", output)
         prom = Prom(prom_port)
         beating = f'trading_heartbeat_seconds{{job="{JOB}"}}'
         wait_for(lambda: prom.query(beating)["data"]["result"], 30, "the bot's heartbeat in Prometheus", output)
