@@ -180,6 +180,8 @@ def entry_point_names(group: str, *extra: str, single: bool = False) -> Parser:
 class _Lazy(str):
     """An ``accepted`` text computed only when an error is reported."""
 
+    compute: Callable[[], str]
+
     def __new__(cls, compute: Callable[[], str]):
         self = super().__new__(cls, "")
         self.compute = compute

@@ -80,7 +80,7 @@ def print_local_report(stats, folder: Path, elapsed: float, traces: int = 3) -> 
 
     out("")
     out(_heading("Sampling: root decisions by trading.span.kind (trading.sampler.decisions)"))
-    decisions = {}
+    decisions: dict[tuple[str, str], int] = {}
     for point in metrics.get("trading.sampler.decisions", []):
         key = (point["attributes"].get("trading.span.kind"), point["attributes"].get("trading.sampler.decision"))
         decisions[key] = decisions.get(key, 0) + int(point["value"])

@@ -69,6 +69,7 @@ class _Series:
     """One instrument plus a cache of its attribute dicts (bounded by the cardinality limit)."""
 
     __slots__ = ("instrument", "keys", "cache")
+    cache: dict[tuple, dict]
 
     def __init__(self, instrument: Any, keys: tuple[str, ...]):
         self.instrument, self.keys, self.cache = instrument, keys, {}

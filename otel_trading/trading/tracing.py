@@ -28,7 +28,8 @@ import random
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from contextvars import Token
+from typing import Any, Literal, NamedTuple
 
 from opentelemetry import context as context_api
 from opentelemetry import trace as trace_api
@@ -85,7 +86,7 @@ class _Kind:
         self.attrs = {SPAN_KIND: self.value} if kind is not None else None  # the SDK copies it
 
 
-_KINDS = {k: _Kind(k) for k in TradingSpanKind}  # str enum: also found by "order"
+_KINDS: dict[Any, _Kind] = {k: _Kind(k) for k in TradingSpanKind}  # str enum: also found by "order"
 _NO_KIND = _Kind(None)
 _MARKET_DATA = _KINDS[TradingSpanKind.MARKET_DATA]
 _ORDER = _KINDS[TradingSpanKind.ORDER]
@@ -261,6 +262,10 @@ class _Scope:
     """Context manager for one helper span. Not reusable."""
 
     __slots__ = ("_info", "_name", "_kw", "_options", "_span", "_token", "_tick_token", "_order")
+    _span: trace_api.Span
+    _token: Token[context_api.Context] | None
+    _tick_token: Token[int | None] | None
+    _order: _Order | None
 
     def __init__(self, info: _Kind, name: str | None, kw: dict, options: tuple | None = None):
         self._info = info
@@ -280,7 +285,7 @@ class _Scope:
                 if self._tick_token is not None:  # the one-off set-up is not market data latency
                     _tick_ns.set(_time_ns())
             current = _get_current()
-            parent = current.get(_SPAN_KEY) or INVALID_SPAN
+            parent: trace_api.Span = current.get(_SPAN_KEY) or INVALID_SPAN  # type: ignore[assignment]  # the context holds spans under this key
             parent_ctx = parent.get_span_context()
             if parent_ctx.is_valid:
                 if not parent_ctx.trace_flags.sampled and not info.must_keep:
@@ -347,7 +352,7 @@ class _Scope:
                 extra = {**(extra or {}), TICK_TO_TRADE: seconds * 1e6}
         return extra, links
 
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Literal[False]:
         if self._tick_token is not None:
             _tick_ns.reset(self._tick_token)
         if self._token is not None:
@@ -363,6 +368,8 @@ class _Scope:
 
     def _fill_latency(self) -> None:
         order = self._order
+        if order is None:
+            return
         try:
             _metrics.record_fill_latency((_time_ns() - order.start_ns) / 1e9, order.venue, order.order_type)
         except Exception:

@@ -17,6 +17,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import Link
 from support import BIN, clean_env, otlp_env, run_python
 
+from otel_trading import config
 from otel_trading.cli import traces
 from otel_trading.demo import collector_reachable, parse_args
 from otel_trading.export import localfiles
@@ -82,6 +83,7 @@ def test_local_metric_and_log_exporters(tmp_path):
 
 def test_local_dir_setting_and_clear(tmp_path, monkeypatch):
     monkeypatch.setenv("OTEL_TRADING_LOCAL_DIR", str(tmp_path / "x"))
+    monkeypatch.setattr(config.loader, "_current", None)  # settings are read once per process: read them again
     assert localfiles.local_dir() == tmp_path / "x"
     assert localfiles.LocalSpanExporter().directory == tmp_path / "x"
     (tmp_path / "spans.1.jsonl").write_text("{}\n")
