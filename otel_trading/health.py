@@ -353,7 +353,7 @@ async def _call(c: Component) -> Outcome:
         error: BaseException | None = None
         try:
             result = c.check()
-            if inspect.isawaitable(result):
+            if inspect.iscoroutine(result):
                 result = asyncio.run(result)  # a sync callable that returned a coroutine
         except BaseException as exc:
             error = exc
