@@ -139,8 +139,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("redact_hook", "OTEL_TRADING_REDACT_HOOK", HOOK, "", "Custom redaction `hook(mapping)` run on every log event dict and span attribute dict after the built-in rules; may change it in place."),
     Setting("log_dir", "OTEL_TRADING_LOG_DIR", TEXT, "logs", "Directory of the per-channel log files (created when needed)."),
     Setting("log_files", "OTEL_TRADING_LOG_FILES", CHANNELS, {}, "Per-channel JSON-lines files in `OTEL_TRADING_LOG_DIR`, e.g. `trading=info,market_data=warning,audit=audit`; a record goes to a channel named like its logger (or a parent), its `channel` key, or its level. Empty: no files."),
-    Setting("log_file_max_bytes", "OTEL_TRADING_LOG_FILE_MAX_BYTES", integer(1024), 50_000_000, "Size in bytes at which a channel file is rotated."),
+    Setting("log_file_max_bytes", "OTEL_TRADING_LOG_FILE_MAX_BYTES", integer(1024), 50_000_000, "Size in bytes at which a channel file is rotated (and an audit file continues in its next part; audit files are never deleted)."),
     Setting("log_file_backups", "OTEL_TRADING_LOG_FILE_BACKUPS", integer(0), 10, "Rotated files kept per channel (`audit.log.1` ... `.N`)."),
+    # --- audit trail (AUDIT) ---
+    Setting("audit_file", "OTEL_TRADING_AUDIT_FILE", BOOLEAN, True, "Append every `audit` record (never filtered by a log level) to the hash-chained audit trail in OTEL_TRADING_AUDIT_DIR, as well as exporting it; `false` keeps them on OTLP and the console only, and says so on stderr at start-up."),
+    Setting("audit_dir", "OTEL_TRADING_AUDIT_DIR", TEXT, "", "Directory of the audit trail (created 0700, files 0600, one `audit-<start>-<pid>-<part>.log` chain per process, never deleted by otel-trading). Empty: `<OTEL_TRADING_LOG_DIR>/audit`."),
+    Setting("audit_fsync", "OTEL_TRADING_AUDIT_FSYNC", integer(0), 1, "Force the audit file to disk every N records (1: every record; 0: never, the OS flushes). Each record is written before the log call returns, so a crashed process loses none; N bounds what a power loss can take."),
     # --- sampler and demo (SAMPLER) ---
     Setting("local_dir", "OTEL_TRADING_LOCAL_DIR", TEXT, "otel-trading-data", "Folder the `local` exporters (`OTEL_TRACES_EXPORTER=local`, ...) write JSON-lines files to; `otel-trading traces` reads it."),
 )
