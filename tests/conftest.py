@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import pytest
 import structlog
+import support
 from otlp_receiver import OtlpReceiver
 from support import otlp_env, run_python
 
 from otel_trading import logs
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _audit_trail_outside_the_checkout(tmp_path_factory):
+    support.AUDIT_DIR = tmp_path_factory.mktemp("audit")
 
 
 @pytest.fixture
