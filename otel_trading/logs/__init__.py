@@ -137,7 +137,7 @@ def install(settings: Any, logger_provider: Any, *, stream: Any = None, stdlib_o
     if settings.log_files:
         state.channels = Channels(settings.log_dir, settings.log_files, settings.log_file_max_bytes, settings.log_file_backups)
     if settings.audit_file:
-        state.audit = AuditTrail(audit_dir(settings), settings.audit_fsync, settings.log_file_max_bytes)
+        state.audit = AuditTrail(audit_dir(settings), settings.audit_fsync, settings.log_file_max_bytes, settings.audit_fsync_interval)
     else:
         report("OTEL_TRADING_AUDIT_FILE=false: audit records are exported and logged, but not written to an audit trail file")
     level = NAME_TO_LEVEL[settings.log_level]

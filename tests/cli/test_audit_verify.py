@@ -17,7 +17,7 @@ from otel_trading.logs.audit import AuditTrail, line_hash
 
 def write_trail(directory, records: int, max_bytes: int = 1500) -> list[str]:
     """One process's chain: ``records`` audit lines rotated into several parts; the part paths, oldest first."""
-    trail = AuditTrail(str(directory), fsync_every=1, max_bytes=max_bytes)
+    trail = AuditTrail(str(directory), max_bytes=max_bytes)
     paths = []
     for i in range(records):
         trail.append({"event": "order approved", "order_id": f"o-{i}", "user": "jdoe", "level": "audit"})

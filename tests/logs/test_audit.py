@@ -78,7 +78,7 @@ def test_stdlib_audit_survives_an_app_basicconfig():
 
 
 def test_threads_share_one_unbroken_chain(tmp_path):
-    trail = AuditTrail(str(tmp_path), fsync_every=0, max_bytes=20_000)
+    trail = AuditTrail(str(tmp_path), fsync="off", max_bytes=20_000)
 
     def work(t: int) -> None:
         for i in range(200):
@@ -96,16 +96,34 @@ def test_threads_share_one_unbroken_chain(tmp_path):
     assert "800 records" in check(audit_files([str(tmp_path)]))
 
 
-@pytest.mark.parametrize(("every", "records", "syncs"), [(1, 7, 7), (3, 7, 3), (0, 7, 0)])
-def test_fsync_every_n_records(tmp_path, monkeypatch, every, records, syncs):
+@pytest.mark.parametrize(("mode", "syncs"), [("record", 7), ("off", 0)])
+def test_fsync_per_record_or_never(tmp_path, monkeypatch, mode, syncs):
     calls = []
-    monkeypatch.setattr(audit_module, "_sync", lambda fd: calls.append(fd))
-    trail = AuditTrail(str(tmp_path), fsync_every=every)
-    for i in range(records):
+    monkeypatch.setattr(audit_module, "_sync", lambda fd: calls.append(threading.current_thread().name))
+    trail = AuditTrail(str(tmp_path), fsync=mode)
+    for i in range(7):
         trail.append({"event": "e", "i": i})
-    trail.close()  # flushes the unsynced tail of a batch
-    assert len(calls) == syncs
-    assert len(trail_lines(tmp_path)) == records
+        assert len(calls) == (i + 1 if mode == "record" else 0)  # "record": on disk before the call returns
+    trail.close()
+    assert len(calls) == syncs and len(trail_lines(tmp_path)) == 7
+
+
+def test_batch_fsync_runs_off_the_logging_thread(tmp_path, monkeypatch):
+    synced = threading.Event()
+    calls = []
+
+    def sync(fd):
+        calls.append(threading.current_thread().name)
+        synced.set()
+
+    monkeypatch.setattr(audit_module, "_sync", sync)
+    trail = AuditTrail(str(tmp_path), fsync="batch", fsync_interval_ms=20)
+    for i in range(7):
+        trail.append({"event": "e", "i": i})
+    assert synced.wait(10)  # the background thread flushed the batch
+    trail.close()
+    assert calls and set(calls) == {"otel-trading-audit-fsync"}
+    assert len(trail_lines(tmp_path)) == 7
 
 
 def test_close_then_append_continues_in_the_next_part(tmp_path):
