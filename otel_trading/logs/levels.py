@@ -103,7 +103,8 @@ def level_name(number: int) -> str:
 def register_stdlib_levels() -> None:
     """Give the stdlib level numbers 22 and 23 their names (``logging.log(AUDIT, ...)`` renders ``AUDIT``).
 
-    Only ``logging.addLevelName`` is used; ``logging.Logger`` is not patched.
+    Only ``logging.addLevelName`` is used here; audit records passing every level setting is
+    :func:`otel_trading.logs.audit.keep_audit_records`.
     """
     if logging.getLevelName(BUSINESS) != "BUSINESS":
         logging.addLevelName(BUSINESS, "BUSINESS")
