@@ -70,11 +70,20 @@ def test_app_structlog_filtering_logger_above_audit_keeps_audit():
 
 
 def test_stdlib_audit_survives_an_app_basicconfig():
-    with LogCapture(log_level="error") as cap:
-        logging.basicConfig(level=logging.CRITICAL, force=True)
-        logging.getLogger("x").log(AUDIT, "after basicConfig")
-        assert [line["event"] for line in trail_lines(cap.audit_dir)] == ["after basicConfig"]
-        assert [r.log_record.attributes["audit.seq"] for r in cap.records()] == [1]
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        with LogCapture(log_level="error") as cap:
+            logging.basicConfig(level=logging.CRITICAL, force=True)
+            logging.getLogger("x").log(AUDIT, "after basicConfig")
+            assert [line["event"] for line in trail_lines(cap.audit_dir)] == ["after basicConfig"]
+            assert [r.log_record.attributes["audit.seq"] for r in cap.records()] == [1]
+    finally:
+        for handler in root.handlers[:]:
+            root.removeHandler(handler)
+        for handler in handlers:
+            root.addHandler(handler)
+        root.setLevel(level)
 
 
 def test_threads_share_one_unbroken_chain(tmp_path):
