@@ -166,3 +166,17 @@ def test_switching_the_file_off_is_said_on_stderr(capfd):
         assert [r.log_record.body for r in cap.records()] == ["exported only"]
         assert not os.path.exists(cap.audit_dir) or not os.listdir(cap.audit_dir)
     assert "OTEL_TRADING_AUDIT_FILE=false" in capfd.readouterr().err
+
+
+def test_a_record_that_cannot_be_rendered_keeps_its_place_in_the_chain(tmp_path):
+    class Unprintable:
+        def __repr__(self):
+            raise RuntimeError("no repr")
+
+    trail = AuditTrail(str(tmp_path), fsync="off")
+    trail.append({"event": "before"})
+    assert trail.append({"event": "odd", 2**70: Unprintable()}) is not None
+    trail.append({"event": "after"})
+    trail.close()
+    assert [line["event"] for line in trail_lines(tmp_path)] == ["before", "unrenderable audit record", "after"]
+    assert "3 records" in check(audit_files([str(tmp_path)]))
