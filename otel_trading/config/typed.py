@@ -103,6 +103,10 @@ class SettingsFields:
     log_files: dict[str, str]
     log_file_max_bytes: int
     log_file_backups: int
+    audit_file: bool
+    audit_dir: str
+    audit_fsync: str
+    audit_fsync_interval: float
     local_dir: str
 
 
@@ -200,4 +204,8 @@ class Keywords(TypedDict, total=False):
     log_files: dict[str, str] | str
     log_file_max_bytes: int | str
     log_file_backups: int | str
+    audit_file: bool | str
+    audit_dir: str | str
+    audit_fsync: str | str
+    audit_fsync_interval: float | str
     local_dir: str | str
