@@ -1,13 +1,23 @@
-"""Fixtures every test package may use: the loopback OTLP receiver, launched programs, clean logging."""
+"""Fixtures every test package may use: the loopback OTLP receiver, launched programs, clean logging,
+an in-memory metric reader on a fresh global MeterProvider."""
 
 from __future__ import annotations
 
 import pytest
 import structlog
+import support
+from opentelemetry.metrics import _internal as metrics_internal
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from otlp_receiver import OtlpReceiver
 from support import otlp_env, run_python
 
 from otel_trading import logs
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _audit_trail_outside_the_checkout(tmp_path_factory):
+    support.AUDIT_DIR = tmp_path_factory.mktemp("audit")
 
 
 @pytest.fixture
@@ -35,3 +45,15 @@ def clean_logging():
     logs.uninstall()
     structlog.reset_defaults()
     structlog.contextvars.clear_contextvars()
+
+
+@pytest.fixture
+def metric_reader():
+    """An InMemoryMetricReader on a fresh global MeterProvider."""
+    old = metrics_internal._METER_PROVIDER
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    metrics_internal._METER_PROVIDER = provider
+    yield reader
+    metrics_internal._METER_PROVIDER = old
+    provider.shutdown()

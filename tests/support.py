@@ -16,12 +16,17 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from otlp_receiver import OtlpReceiver
 
 BIN = Path(sys.executable).parent
+# where launched programs keep their audit trail unless a test names one (set per session by conftest),
+# so no test writes `logs/audit` into the checkout
+AUDIT_DIR: Path | None = None
 
 
 def clean_env(**extra: str) -> dict[str, str]:
     """The test's environment without any OTEL_* the developer may have set."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     env["PYTHONUNBUFFERED"] = "1"
+    if AUDIT_DIR is not None:
+        env["OTEL_TRADING_AUDIT_DIR"] = str(AUDIT_DIR)
     env.update({k: str(v) for k, v in extra.items()})
     return env
 

@@ -28,12 +28,17 @@ from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetr
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import set_tracer_provider
 
-from otel_trading import export, logs
+from otel_trading import export, health, logs
 from otel_trading.bootstrap import lifecycle, resource, views
 from otel_trading.bootstrap.configure import Telemetry
 from otel_trading.config import Settings
+from otel_trading.export.localfiles import (
+    LocalLogExporter,
+    LocalMetricExporter,
+    LocalSpanExporter,
+)
 from otel_trading.report import report
-from otel_trading.trading import metrics
+from otel_trading.trading import kpis, metrics
 
 _EXPORTER_GROUPS = {
     "traces": "opentelemetry_traces_exporter",
@@ -83,6 +88,8 @@ def build(settings: Settings, auto_instrumentation_version: str | None) -> Telem
 
     logs.install(settings, telemetry.logger_provider)
     metrics.install(settings, telemetry.meter_provider)
+    kpis.install(telemetry.tracer_provider)
+    health.install(settings)
     lifecycle.install(telemetry)
     return telemetry
 
@@ -105,7 +112,13 @@ def _queue(size: int, batch: int) -> dict[str, int]:
 
 
 def _exporter_args(cls: type, signal: str, settings: Settings) -> dict[str, Any]:
-    """OTLP timeout per the spec (milliseconds); the Python exporters would read the variable as seconds."""
+    """What the settings say that an exporter would otherwise read from the environment itself.
+
+    Local files: the folder (a ``configure(local_dir=...)`` keyword wins over the env var).
+    OTLP: the timeout per the spec (milliseconds); the Python exporters would read the variable as seconds.
+    """
+    if issubclass(cls, (LocalSpanExporter, LocalLogExporter, LocalMetricExporter)):
+        return {"directory": settings.local_dir}
     if not cls.__module__.startswith("opentelemetry.exporter.otlp"):
         return {}
     timeout_ms = getattr(settings, f"otlp_{signal}_timeout") or settings.otlp_timeout

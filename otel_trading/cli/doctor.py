@@ -3,8 +3,10 @@ from, what is invalid, and whether the OTLP endpoints accept a connection."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import socket
+from collections.abc import Sequence
 from urllib.parse import urlparse
 
 from otel_trading import config as settings_module
@@ -12,30 +14,31 @@ from otel_trading import config as settings_module
 _DEFAULT_ENDPOINTS = {"grpc": "http://localhost:4317", "http/protobuf": "http://localhost:4318"}
 
 
-def run(argv: list[str] | None = None) -> int:
-    environ = dict(os.environ)
-    user_set = set(os.environ)
-    settings_module.apply_defaults(environ)
-    effective = settings_module.load(environ)
+def main(argv: Sequence[str] | None = None) -> int:
+    argparse.ArgumentParser(
+        prog="otel-trading doctor",
+        description="Show the effective configuration and where each value came from, report invalid values, "
+        "and check that the OTLP endpoints accept a connection. Exit status 1 when something is wrong.",
+    ).parse_args(argv)
+    effective = settings_module.load(dict(os.environ))  # a copy: doctor reports (bad values are also dropped from os.environ)
     print("otel-trading doctor\n\nEffective configuration (value, source):")
     for s in settings_module.SETTINGS:
         value = getattr(effective, s.name)
         source = effective.sources[s.name]
-        if source == "env" and s.env not in user_set:
-            source = "default"  # set by apply_defaults() above, not by the user
         if value is None:
             continue
-        print(f"  {s.env:45} {settings_module.shown(s, value, limit=None).strip(chr(39)):40} ({source})")
+        shown = settings_module.shown(s, value, limit=None).strip("'")  # secrets, passwords in URLs, tokens masked
+        print(f"  {s.env:45} {shown:40} ({source})")
     print(f"\n  sampler: {_sampler_description(effective)}")
     failures = [f"invalid: {p}" for p in effective.problems]
     for signal in ("traces", "metrics", "logs"):
         exporters = getattr(effective, f"{signal}_exporter")
         if not any(name.startswith("otlp") for name in exporters):
             continue
-        from otel_trading.redaction import get_redactor
+        from otel_trading.redaction import get_redactor  # late: SDK modules read the (now checked) environment
 
         ok = _reachable(_endpoint(effective, signal))
-        endpoint = get_redactor().redact_text(_endpoint(effective, signal))  # userinfo and query tokens masked
+        endpoint = get_redactor().redact_text(_endpoint(effective, signal))
         print(f"  {signal:8} OTLP endpoint {endpoint}: {'accepts connections' if ok else 'NOT reachable'}")
         if not ok:
             failures.append(f"{signal}: OTLP endpoint {endpoint} does not accept a connection")

@@ -23,6 +23,7 @@ class Parser:
     parse: Callable[[str], Any]
     accepted: str
     format: Callable[[Any], str] = str
+    type: str = "str"  # the parsed value's type, as written in the generated typed views (config/typed.py)
 
 
 def _check(ok: bool) -> None:
@@ -43,7 +44,7 @@ def _int(text: str, low: int | None, high: int) -> int:
 
 def integer(low: int | None = None, high: int = INT64_MAX) -> Parser:
     bounds = " and ".join(b for b in (low is not None and f">= {low}", f"<= {high}") if b)
-    return Parser(lambda t: _int(t, low, high), f"an integer {bounds}")
+    return Parser(lambda t: _int(t, low, high), f"an integer {bounds}", type="int")
 
 
 def _number(text: str, low: float, high: float, low_inclusive: bool) -> float:
@@ -54,7 +55,12 @@ def _number(text: str, low: float, high: float, low_inclusive: bool) -> float:
 
 def number(low: float = 0.0, high: float = 86_400.0, low_inclusive: bool = False) -> Parser:
     """A finite number: threads wait with it, and ``Condition.wait`` overflows past ~292 years."""
-    return Parser(lambda t: _number(t, low, high, low_inclusive), f"a number {'>=' if low_inclusive else '>'} {low:g} and <= {high:g}", repr)
+    return Parser(lambda t: _number(t, low, high, low_inclusive), f"a number {'>=' if low_inclusive else '>'} {low:g} and <= {high:g}", repr, type="float")
+
+
+def up_to(high: float) -> Parser:
+    """A finite number > 0 and <= ``high``."""
+    return number(0.0, high)
 
 
 def _bool(text: str) -> bool:
@@ -63,7 +69,7 @@ def _bool(text: str) -> bool:
     return value in ("true", "1", "yes", "on")
 
 
-BOOLEAN = Parser(_bool, "true or false", lambda v: "true" if v else "false")
+BOOLEAN = Parser(_bool, "true or false", lambda v: "true" if v else "false", type="bool")
 TEXT = Parser(str.strip, "any text")
 
 
@@ -87,7 +93,7 @@ def _items(text: str) -> tuple[str, ...]:
     return items
 
 
-NAMES = Parser(_names, "a comma-separated list of names", lambda v: v if isinstance(v, str) else ",".join(v))
+NAMES = Parser(_names, "a comma-separated list of names", lambda v: v if isinstance(v, str) else ",".join(v), type="tuple[str, ...]")
 
 
 def names_from(*options: str) -> Parser:
@@ -98,7 +104,7 @@ def names_from(*options: str) -> Parser:
         _check(all(n in options for n in names))
         return names
 
-    return Parser(parse, "a comma-separated list of: " + ", ".join(options) + " (or empty)", NAMES.format)
+    return Parser(parse, "a comma-separated list of: " + ", ".join(options) + " (or empty)", NAMES.format, type="tuple[str, ...]")
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -111,6 +117,7 @@ FLOATS = Parser(
     _floats,
     "at most 500 comma-separated finite positive numbers in increasing order",
     lambda v: v if isinstance(v, str) else ",".join(f"{b:g}" for b in v),
+    type="tuple[float, ...]",
 )
 
 
@@ -127,6 +134,7 @@ PAIRS = Parser(
     _pairs,
     "comma-separated key=value pairs",
     lambda v: v if isinstance(v, str) else ",".join(f"{k}={x}" for k, x in v.items()),
+    type="dict[str, str]",
 )
 
 
@@ -139,7 +147,7 @@ def _channels(text: str) -> dict[str, str]:
     return channels
 
 
-CHANNELS = Parser(_channels, "comma-separated channel=level pairs; levels: " + ", ".join(LOG_LEVELS), PAIRS.format)
+CHANNELS = Parser(_channels, "comma-separated channel=level pairs; levels: " + ", ".join(LOG_LEVELS), PAIRS.format, type="dict[str, str]")
 
 
 def _hook(text: str) -> str:
@@ -188,11 +196,13 @@ def entry_point_names(group: str, *extra: str, single: bool = False) -> Parser:
     def accepted() -> str:
         return ("one of: " if single else "a comma-separated list of: ") + ", ".join(sorted(known()))
 
-    return Parser(parse, _Lazy(accepted), NAMES.format)
+    return Parser(parse, _Lazy(accepted), NAMES.format, type="str" if single else "tuple[str, ...]")
 
 
 class _Lazy(str):
     """An ``accepted`` text computed only when an error is reported."""
+
+    compute: Callable[[], str]
 
     def __new__(cls, compute: Callable[[], str]):
         self = super().__new__(cls, "")
