@@ -303,10 +303,10 @@ class Redactor:
             if t is tuple and len(value) == 2 and type(value[0]) is str and self.key_is_secret(value[0]):
                 return (value[0], self.mask)  # a (key, value) pair
             inner = (*path, id(value))
-            new = [self._walk(v, inner, nodes) for v in value]
-            if all(a is b for a, b in zip(new, value)):
+            items = [self._walk(v, inner, nodes) for v in value]
+            if all(a is b for a, b in zip(items, value)):
                 return value
-            return new if t is set or t is frozenset else t(new)
+            return items if t is set or t is frozenset else t(items)
         if t is bytes or t is bytearray or t is memoryview:
             text = bytes(value).decode("utf-8", "replace")
             new = self.redact_text(text)

@@ -22,7 +22,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
@@ -99,9 +99,9 @@ class _Writer:
         self.directory = local_dir(directory)
         self._lock = threading.Lock()
         forksafe.owned(self, "_lock")
-        self._file = None
-        self._pid = None
-        self._resource_written = None  # pid for which resource.<pid>.json was written
+        self._file: BinaryIO | None = None
+        self._pid: int | None = None
+        self._resource_written: int | None = None  # pid for which resource.<pid>.json was written
         self._warned = False
 
     @property

@@ -33,7 +33,7 @@ class RotatingWriter:
         self.backups = backups
         self._lock = threading.Lock()
         forksafe.owned(self, "_lock")
-        self._file = None
+        self._file: Any = None  # the open channel file (BinaryIO), None until the first write
         self._size = 0
         self._pid = -1
 

@@ -143,10 +143,13 @@ class ConsoleHandler(logging.StreamHandler):
         super().__init__(stream)
         if hasattr(os, "register_at_fork"):
             ref = weakref.ref(self)
-            os.register_at_fork(after_in_child=lambda: (lambda h: h and h._after_fork())(ref()))
 
-    def _after_fork(self) -> None:
-        self.stream = child_file(self.stream)  # not setStream(): it would flush the old stream first
+            def after_fork_in_child() -> None:
+                handler = ref()
+                if handler is not None:
+                    handler.stream = child_file(handler.stream)  # not setStream(): it would flush the old stream first
+
+            os.register_at_fork(after_in_child=after_fork_in_child)
 
     def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
         _report_handler_error(self, record)
