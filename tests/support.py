@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -27,6 +28,7 @@ def clean_env(**extra: str) -> dict[str, str]:
     env["PYTHONUNBUFFERED"] = "1"
     if AUDIT_DIR is not None:
         env["OTEL_TRADING_AUDIT_DIR"] = str(AUDIT_DIR)
+    env["OTEL_TRADING_SPOOL_DIR"] = tempfile.mkdtemp(prefix="otel-trading-spool-")  # a spool of its own: no test replays another's
     env.update({k: str(v) for k, v in extra.items()})
     return env
 

@@ -90,7 +90,7 @@ def _bounded(calls: dict[str, Any], timeout: float, what: str) -> bool:
         worker.join(max(deadline - time.monotonic(), 0.0))
     late = [signal for signal, worker in workers.items() if worker.is_alive()]
     if late:
-        report(f"{what} of {', '.join(late)} did not finish within {timeout:g}s (OTEL_TRADING_SHUTDOWN_TIMEOUT); their unsent telemetry is dropped")
+        report(f"{', '.join(late)}: flush did not finish within {timeout:g}s (OTEL_TRADING_SHUTDOWN_TIMEOUT); what was not sent is dropped")
         return False
     return True
 
