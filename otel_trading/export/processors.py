@@ -249,7 +249,7 @@ _NOUNS = {"traces": "spans", "logs": "log records"}
 
 
 def exit_summary(signal: str, processor) -> str | None:
-    """One line saying where this signal's items went, when some were not delivered; else None.
+    """One line saying where this signal's items went, when some were not delivered (yet); else None.
 
     produced = delivered + spooled + dropped (queue full) + rejected + unsent, where unsent
     is what was still queued (or being sent) when the exit bound ran out.
@@ -267,9 +267,9 @@ def exit_summary(signal: str, processor) -> str | None:
             return None
         return f"{signal} at exit: {produced} {noun} produced, {drops.submitted} handed to the exporter, {drops.total} dropped (queue full), {queued} unsent"
     unsent = produced - tally.delivered - tally.spooled - drops.total - tally.rejected - tally.lost
-    if not (tally.spooled or drops.total or tally.rejected or tally.lost or unsent or tally.evicted):
-        return None
-    waiting = bp._exporter.spool.pending(signal)[1] if tally.spooled or tally.replayed else 0
+    waiting = bp._exporter.spool.pending(signal)[1] if tally.spooled else 0
+    if not (waiting or drops.total or tally.rejected or tally.lost or unsent or tally.evicted):
+        return None  # delivered, directly or from the spool
     parts = [
         f"{produced} {noun} produced",
         f"{tally.delivered} delivered",

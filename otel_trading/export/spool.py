@@ -40,7 +40,7 @@ from otel_trading.report import report
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 STALE_CLAIM_SECONDS = 120.0  # a claim older than this (its process hung or died) may be taken again
 _PROBE_BACKOFF = (0.25, 0.5, 1.0, 2.0)  # seconds between probes of a collector that is down
-_HANDOFF = 4  # encoded batches waiting for the sender; more go to the spool
+_HANDOFF = 8  # encoded batches waiting for the sender; more go to the spool
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches (
@@ -229,6 +229,7 @@ class SpoolingExporter:
         self.tally = Tally()
         self._state = threading.Lock()
         self._stopping = False
+        self._drain_until = 0.0
         self._healthy = True
         self._probe_at = 0.0
         self._failures = 0
@@ -277,9 +278,11 @@ class SpoolingExporter:
         return not self._handoff.unfinished_tasks
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs) -> None:
-        """Send what the hand-off holds while time allows; spool the rest (and a send cut short)."""
+        """Send what the hand-off holds, then spooled rows, while time allows; spool the rest (and a send cut short)."""
+        drain = max(min(timeout_millis / 1000, self.drain_seconds), 0.0)
+        self._drain_until = time.monotonic() + drain
         self._stopping = True
-        self._sender.join(max(min(timeout_millis / 1000, self.drain_seconds), 0.0))
+        self._sender.join(drain)
         with self._state:
             leftovers = []
             if self._sender.is_alive() and self._in_flight is not None:
@@ -313,9 +316,11 @@ class SpoolingExporter:
                         self._deliver(request)
                 finally:
                     self._handoff.task_done()
-            elif self._stopping:
+            elif self._stopping and not (self._healthy and self._spool_has_rows and time.monotonic() < self._drain_until):
                 return
-            if not self._stopping and (self._healthy or time.monotonic() >= self._probe_at):
+            if self._stopping and not self._healthy:
+                continue  # exiting during an outage: no more probes, the rows wait for the next start
+            if self._healthy or time.monotonic() >= self._probe_at:
                 if self._spool_has_rows:
                     self._replay_one()
                 else:
