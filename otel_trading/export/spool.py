@@ -39,7 +39,7 @@ from otel_trading.report import report
 
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 STALE_CLAIM_SECONDS = 120.0  # a claim older than this (its process hung or died) may be taken again
-_PROBE_BACKOFF = (0.25, 0.5, 1.0, 2.0)  # seconds between probes of a collector that is down
+_PROBE_BACKOFF = (0.1, 0.25, 0.5, 1.0)  # seconds between probes of a collector that is down
 _HANDOFF = 8  # encoded batches waiting for the sender; more go to the spool
 
 _SCHEMA = """
@@ -304,8 +304,9 @@ class SpoolingExporter:
     def _run(self) -> None:
         last_check = time.monotonic()
         while True:
-            try:
-                request = self._handoff.get(timeout=0.05 if self._spool_has_rows else 0.5)
+            replaying = self._spool_has_rows and self._healthy
+            try:  # live batches first; with a backlog to send, never wait for one
+                request = self._handoff.get_nowait() if replaying else self._handoff.get(timeout=0.05 if self._spool_has_rows else 0.5)
             except queue.Empty:
                 request = None
             if request is not None:
