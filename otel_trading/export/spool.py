@@ -31,11 +31,12 @@ import re
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from otel_trading.report import report
+from otel_trading.report import report, report_once
 
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 STALE_CLAIM_SECONDS = 120.0  # a claim older than this (its process hung or died) may be taken again
@@ -87,6 +88,9 @@ class Spool:
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
         self._pid = 0
+        if hasattr(os, "register_at_fork"):  # a lock held by another thread at fork would block the child
+            ref = weakref.ref(self)
+            os.register_at_fork(after_in_child=lambda: (lambda s: s and setattr(s, "_lock", threading.Lock()))(ref()))
 
     def _connection(self) -> sqlite3.Connection:
         """Opened on first use (nothing on disk until something is spooled), again in a forked child."""
@@ -205,7 +209,6 @@ class Tally:
     evicted: int = 0  # removed from the spool by this process to stay under the cap
     rejected: int = 0  # refused by the collector for good (too large, bad request)
     lost: int = 0  # could not be sent nor spooled (disk full, spool unusable)
-    reasons: dict[str, int] = field(default_factory=dict)
 
 
 Sender = Callable[[bytes, int], tuple[Outcome, str]]
@@ -235,21 +238,25 @@ class SpoolingExporter:
         self._failures = 0
         self._in_flight: tuple[bytes, int] | None = None
         self._spool_has_rows = spool.exists()  # a previous process's leftovers are sent first
+        self._evictions_said_at = 0.0
+        self._pid = os.getpid()
         self._start()
         if hasattr(os, "register_at_fork"):
-            os.register_at_fork(after_in_child=self._start)
+            ref = weakref.ref(self)
+            os.register_at_fork(after_in_child=lambda: (lambda e: e and e._after_fork())(ref()))
 
     def _start(self) -> None:
         self._handoff: queue.Queue[tuple[bytes, int]] = queue.Queue(_HANDOFF)
-        self.tally = Tally() if self._pid_changed() else self.tally
         self._state = threading.Lock()
         self._sender = threading.Thread(target=self._run, name=f"otel-trading-{self.signal}-sender", daemon=True)
         self._sender.start()
 
-    def _pid_changed(self) -> bool:
-        changed = getattr(self, "_pid", os.getpid()) != os.getpid()
+    def _after_fork(self) -> None:
+        """A forked child (gunicorn worker, multiprocessing) gets its own sender, hand-off, locks and counts."""
         self._pid = os.getpid()
-        return changed
+        self.tally = Tally()
+        self._in_flight = None
+        self._start()
 
     # --- the exporter interface (called on the batch processor's worker thread)
     def export(self, batch: Sequence):
@@ -384,22 +391,22 @@ class SpoolingExporter:
             evicted = self.spool.put(self.signal, request[0], request[1])
         except (sqlite3.Error, OSError) as exc:
             self.tally.lost += request[1]
-            report(f"{request[1]} {self._what}s lost: the collector cannot take them and the spool {self.spool.path} cannot store them ({exc})")
+            report_once(f"{self._what}s lost: the collector cannot take them and the spool {self.spool.path} cannot store them ({exc}); counted in the exit line", key=("spool-lost", self.spool.path))
             return
         self.tally.spooled += request[1]
         self._spool_has_rows = True
         if evicted:
-            count = sum(evicted.values())
-            self.tally.evicted += count
-            report(
-                f"spool {self.spool.path} is full (OTEL_TRADING_SPOOL_MAX_BYTES={self.spool.max_bytes}): evicted the oldest "
-                + ", ".join(f"{n} {signal}" for signal, n in sorted(evicted.items()))
-                + f" ({self.tally.evicted} evicted by this process so far)"
-            )
+            self.tally.evicted += sum(evicted.values())
+            if time.monotonic() >= self._evictions_said_at + 10.0:  # at most one line per 10 s; the exit line has the total
+                self._evictions_said_at = time.monotonic()
+                report(
+                    f"spool {self.spool.path} is full (OTEL_TRADING_SPOOL_MAX_BYTES={self.spool.max_bytes}): evicted the oldest "
+                    + ", ".join(f"{n} {signal}" for signal, n in sorted(evicted.items()))
+                    + f" ({self.tally.evicted} evicted by this process so far)"
+                )
 
     def _count_rejected(self, items: int, reason: str) -> None:
         self.tally.rejected += items
-        self.tally.reasons[reason] = self.tally.reasons.get(reason, 0) + items
         report(f"dropped {items} {self._what}(s): the collector rejected the request ({reason}); the rest is sent")
 
 

@@ -115,3 +115,20 @@ def test_kill_9_while_writing_loses_at_most_the_batch_being_written(tmp_path):
         i = int(body[:8])
         assert row_id == i + 1 and body == (f"{i:08d}".encode() * 4096)[: 20000 + i % 5000]
     assert db.execute("SELECT bytes FROM usage").fetchone()[0] == sum(len(b) for _, b in rows)  # the size cap's count too
+
+
+def test_the_exporter_spools_while_the_collector_is_down_and_counts_every_eviction(tmp_path, capsys):
+    from otel_trading.export.spool import Outcome, SpoolingExporter
+
+    spool = Spool(tmp_path / "s.sqlite", max_bytes=5_000)
+    exporter = SpoolingExporter(
+        "traces", "span", lambda batch: [(b"x" * 1000, len(batch))], lambda body, items: (Outcome.RETRY, "UNAVAILABLE"),
+        spool, lambda: None, "success", "failure",
+    )
+    for _ in range(20):
+        assert exporter.export([1, 2]) == "success"  # never an error to the batch processor: the batch is kept
+    exporter.shutdown(1000)
+    left = spool.pending("traces")[1]
+    assert exporter.tally.spooled == 40 and exporter.tally.delivered == 0
+    assert exporter.tally.evicted == 40 - left and 0 < left <= 10  # the cap holds; what it pushed out is counted
+    assert "OTEL_TRADING_SPOOL_MAX_BYTES=5000): evicted the oldest" in capsys.readouterr().err
