@@ -137,6 +137,7 @@ def outage_run(outage: float, warmup: float, recovery: float, spans_per_s: float
     made = json.loads(out.read_text())
     result = {"outage_s": outage, "spans_per_s": spans_per_s, "logs_per_s": logs_per_s, "app": made, "peak_spool_mb": peak_spool / 2**20}
     for signal, key, rate in (("traces", "spans", spans_per_s), ("logs", "logs", logs_per_s)):
+        achieved = made[key] / made["seconds"]  # what the app really produced (a loaded machine may not reach the offer)
         delivered = getattr(before, key) + getattr(after, key)
         drain = drained[signal] - (resumed[signal] or 0.0) if drained[signal] else None
         result[signal] = {
@@ -147,7 +148,9 @@ def outage_run(outage: float, warmup: float, recovery: float, spans_per_s: float
             "backlog": backlog[signal],
             "resumed_after_s": resumed[signal],
             "drain_s": drain,
+            "achieved_per_s": achieved,
             "replay_x_rate": (backlog[signal] / max(drain, 0.05) / rate) if drain is not None else None,
+            "replay_x_achieved": (backlog[signal] / max(drain, 0.05) / achieved) if drain is not None else None,
             "left_in_spool": _backlog(work / "spool")[signal],
         }
     result["stderr_tail"] = (out.with_suffix(".stderr")).read_text()[-600:]
@@ -245,10 +248,10 @@ def rows(r: dict) -> list[tuple[str, str, str, str, str]]:
         x = o[signal]
         out.append(
             (
-                f"Outage {o['outage_s']:g} s at {o['spans_per_s']:,.0f} spans/s + {o['logs_per_s']:,.0f} logs/s: {what}",
-                f"produced {x['produced']:,}",
+                f"Outage {o['outage_s']:g} s at {o['spans_per_s']:,.0f} spans/s + {o['logs_per_s']:,.0f} logs/s offered: {what}",
+                f"produced {x['produced']:,} ({x['achieved_per_s']:,.0f}/s achieved)",
                 f"delivered {x['delivered']:,}, lost {x['lost']:,}, dup {x['duplicates']:,}",
-                f"replay {x['replay_x_rate']:.1f}x rate" if x["replay_x_rate"] is not None else "replay n/a",
+                f"replay {x['replay_x_rate']:.1f}x offered, {x['replay_x_achieved']:.1f}x achieved rate" if x["replay_x_rate"] is not None else "replay n/a",
                 f"backlog {x['backlog']:,} drained in {x['drain_s']:.2f}s, {x['resumed_after_s']:.2f}s after the restart" if x["drain_s"] is not None else f"backlog {x['backlog']:,}, left {x['left_in_spool']:,}",
             )
         )

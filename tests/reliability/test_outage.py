@@ -76,6 +76,7 @@ def _spooled_items(spool: Path) -> dict[str, int]:
     return dict(db.execute("SELECT signal, sum(items) FROM batches GROUP BY signal").fetchall())
 
 
+@pytest.mark.slow
 def test_collector_stopped_and_restarted_mid_run_loses_nothing(tmp_path):
     port = _free_port()
     first = OtlpReceiver(port).start()
@@ -96,6 +97,7 @@ def test_collector_stopped_and_restarted_mid_run_loses_nothing(tmp_path):
         second.stop()
 
 
+@pytest.mark.slow
 def test_process_exiting_during_an_outage_leaves_its_spool_and_the_next_process_sends_it(tmp_path):
     port = _free_port()  # nothing listens: the collector is down for the whole run
     started = time.monotonic()
@@ -120,6 +122,7 @@ def test_process_exiting_during_an_outage_leaves_its_spool_and_the_next_process_
         receiver.stop()
 
 
+@pytest.mark.slow
 def test_kill_9_while_spooling_then_a_restart_replays_what_was_spooled(tmp_path):
     port = _free_port()
     app = _start(_env(port, tmp_path), "30", "1000")
@@ -144,6 +147,7 @@ def test_kill_9_while_spooling_then_a_restart_replays_what_was_spooled(tmp_path)
         receiver.stop()
 
 
+@pytest.mark.slow
 def test_refusing_collector_then_accepting_again_within_one_run(tmp_path, otlp):
     otlp.status = grpc.StatusCode.UNAVAILABLE  # refusing: e.g. a collector shedding load
     env = otlp_env(otlp, OTEL_SERVICE_NAME="refused-bot", OTEL_TRADING_SPOOL_DIR=str(tmp_path), OTEL_METRICS_EXPORTER="none")
@@ -180,6 +184,7 @@ def test_hung_collector_at_exit_each_signal_spools_and_says_so_within_the_bound(
     assert _spooled_items(tmp_path)["traces"] >= produced
 
 
+@pytest.mark.slow
 def test_an_oversized_span_is_dropped_alone_without_holding_back_the_rest(otlp, tmp_path):
     app = """
 from opentelemetry import trace
@@ -225,6 +230,7 @@ def _get(port: int, i: int) -> None:
             pass
 
 
+@pytest.mark.slow
 def test_gunicorn_workers_during_an_outage_spool_and_the_next_start_sends_everything(tmp_path):
     gunicorn = require_binary(str(BIN / "gunicorn")) if (BIN / "gunicorn").exists() else require_binary("gunicorn")
     (tmp_path / "web.py").write_text(textwrap.dedent(WSGI))
