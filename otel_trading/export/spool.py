@@ -90,7 +90,13 @@ class Spool:
         self._pid = 0
         if hasattr(os, "register_at_fork"):  # a lock held by another thread at fork would block the child
             ref = weakref.ref(self)
-            os.register_at_fork(after_in_child=lambda: (lambda s: s and setattr(s, "_lock", threading.Lock()))(ref()))
+
+            def reset() -> None:
+                spool = ref()
+                if spool is not None:
+                    spool._lock = threading.Lock()
+
+            os.register_at_fork(after_in_child=reset)
 
     def _connection(self) -> sqlite3.Connection:
         """Opened on first use (nothing on disk until something is spooled), again in a forked child."""
@@ -243,7 +249,13 @@ class SpoolingExporter:
         self._start()
         if hasattr(os, "register_at_fork"):
             ref = weakref.ref(self)
-            os.register_at_fork(after_in_child=lambda: (lambda e: e and e._after_fork())(ref()))
+
+            def restart() -> None:
+                exporter = ref()
+                if exporter is not None:
+                    exporter._after_fork()
+
+            os.register_at_fork(after_in_child=restart)
 
     def _start(self) -> None:
         self._handoff: queue.Queue[tuple[bytes, int]] = queue.Queue(_HANDOFF)
