@@ -123,6 +123,23 @@ def test_process_exiting_during_an_outage_leaves_its_spool_and_the_next_process_
 
 
 @pytest.mark.slow
+def test_http_protobuf_exporters_spool_too(tmp_path):
+    port = _free_port()
+    env = _env(port, tmp_path, OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf")
+    result = run_python(APP, env, args=["0.5", "1000"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    produced = _produced(result.stdout)
+    assert _spooled_items(tmp_path) == {"traces": produced, "logs": produced}
+    receiver = OtlpReceiver(http_port=port).start()
+    try:
+        run_python(IDLE, env, args=["1.5"])
+        spans, logs = receiver.wait_for(lambda r: (lambda d: d if len(d[0]) >= produced and len(d[1]) >= produced else None)(_delivered(r)))
+        assert sorted(spans) == sorted(logs) == list(range(produced))
+    finally:
+        receiver.stop()
+
+
+@pytest.mark.slow
 def test_kill_9_while_spooling_then_a_restart_replays_what_was_spooled(tmp_path):
     port = _free_port()
     app = _start(_env(port, tmp_path), "30", "1000")
