@@ -249,10 +249,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if telemetry is not None:
         telemetry.force_flush()  # everything exported now; the exit hook shuts the providers down
     else:
-        _flush_global()
         from otel_trading.bootstrap.configure import current
 
         handle = current()
+        if handle is not None:
+            handle.force_flush()  # bounded per signal by OTEL_TRADING_SHUTDOWN_TIMEOUT: a down collector cannot hold the report
+        else:
+            _flush_global()
         if handle is not None and handle.local_dir is not None:  # opentelemetry-instrument, no collector: the embedded default
             mode, folder = "local", handle.local_dir
         elif "local" in os.environ.get("OTEL_TRACES_EXPORTER", ""):  # e.g. opentelemetry-instrument with the local exporters
