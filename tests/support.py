@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -27,6 +28,9 @@ def clean_env(**extra: str) -> dict[str, str]:
     env["PYTHONUNBUFFERED"] = "1"
     if AUDIT_DIR is not None:
         env["OTEL_TRADING_AUDIT_DIR"] = str(AUDIT_DIR)
+    scratch = Path(tempfile.mkdtemp(prefix="otel-trading-test-"))
+    env["OTEL_TRADING_SPOOL_DIR"] = str(scratch / "spool")  # a spool of its own: no test replays another's
+    env["OTEL_TRADING_LOCAL_DIR"] = str(scratch / "local")  # the embedded default never writes into the checkout
     env.update({k: str(v) for k, v in extra.items()})
     return env
 

@@ -131,6 +131,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("shutdown_timeout", "OTEL_TRADING_SHUTDOWN_TIMEOUT", number(0.1, 3600.0, low_inclusive=True), 5.0, "Seconds the exit / SIGTERM flush may take at most, even with a hung collector."),
     # --- export path (PERF) ---
     Setting("fast_export", "OTEL_TRADING_FAST_EXPORT", BOOLEAN, True, "Encode OTLP spans and log records (gRPC and HTTP) with otel-trading's direct encoder: the same bytes as the stock encoder, several times cheaper; `false` = the stock exporters."),
+    Setting("spool", "OTEL_TRADING_SPOOL", BOOLEAN, True, "Keep span and log batches the OTLP collector cannot take (down, refusing, too slow) in an on-disk spool and send them, oldest first, when it answers again, from this process or the next one of the same service; `false` = retry in memory, then drop (counted)."),
+    Setting("spool_dir", "OTEL_TRADING_SPOOL_DIR", TEXT, "", "Folder of the spool, one SQLite file per service (`<service>.sqlite`); empty: `~/.cache/otel-trading/spool`."),
+    Setting("spool_max_bytes", "OTEL_TRADING_SPOOL_MAX_BYTES", integer(1024), 256 * 1024 * 1024, "Size cap of a service's spool in bytes; when full the oldest batches are evicted, counted and reported."),
+    Setting("local_fallback", "OTEL_TRADING_LOCAL_FALLBACK", BOOLEAN, True, "With no OTLP endpoint configured and nothing answering at the default one (localhost:4317 / 4318) at start, write the signals set to `otlp` to local files (`OTEL_TRADING_LOCAL_DIR`) instead, and say so on stderr; `false` = OTLP regardless."),
     Setting("drop_report_interval", "OTEL_TRADING_DROP_REPORT_INTERVAL", number(), 10.0, "Seconds between the warnings that count spans / log records dropped because the export queue was full."),
     # --- tracing helpers and trading metrics (TRADING) ---
     Setting("strict", "OTEL_TRADING_STRICT", BOOLEAN, False, "Raise on bad input to the tracing helpers instead of warning once and carrying on."),

@@ -83,6 +83,10 @@ class SettingsFields:
     cardinality_limit: int
     shutdown_timeout: float
     fast_export: bool
+    spool: bool
+    spool_dir: str
+    spool_max_bytes: int
+    local_fallback: bool
     drop_report_interval: float
     strict: bool
     order_registry_size: int
@@ -185,6 +189,10 @@ class Keywords(TypedDict, total=False):
     cardinality_limit: int | str
     shutdown_timeout: float | str
     fast_export: bool | str
+    spool: bool | str
+    spool_dir: str | str
+    spool_max_bytes: int | str
+    local_fallback: bool | str
     drop_report_interval: float | str
     strict: bool | str
     order_registry_size: int | str
