@@ -464,6 +464,16 @@ def configure_redaction(
     return _REDACTOR
 
 
+def configure_redaction_from(settings: Any) -> Redactor:
+    """The process-wide redactor with the rules of ``settings`` (OTEL_TRADING_REDACT*); idempotent."""
+    rules = (settings.redact, settings.redact_keys, settings.redact_allow)
+    try:
+        return configure_redaction(*rules, settings.redact_hook or None, settings.redact_pii_allow)
+    except ValueError as exc:
+        report_once(f"OTEL_TRADING_REDACT_HOOK: {exc}; redacting without the hook")
+        return configure_redaction(*rules, pii_allow=settings.redact_pii_allow)
+
+
 class RedactingSpanProcessor(SpanProcessor):
     """Masks secrets in span attributes and span event attributes when the span ends.
 

@@ -42,7 +42,9 @@ class SdkWarnings(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            from otel_trading.redaction import get_redactor  # late: SDK modules read the environment at import
+            from otel_trading.redaction import (
+                get_redactor,  # late: SDK modules read the environment at import
+            )
 
             key = (record.name, str(record.msg)[:200])
             now = time.monotonic()

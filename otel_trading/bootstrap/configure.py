@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from otel_trading import forksafe
 from otel_trading import config as settings_module
+from otel_trading import forksafe
 from otel_trading.config import Settings
 from otel_trading.report import report, route_sdk_warnings
 

@@ -35,7 +35,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         exporters = getattr(effective, f"{signal}_exporter")
         if not any(name.startswith("otlp") for name in exporters):
             continue
-        from otel_trading.redaction import get_redactor  # late: SDK modules read the (now checked) environment
+        from otel_trading.redaction import (
+            get_redactor,  # late: SDK modules read the (now checked) environment
+        )
 
         ok = _reachable(_endpoint(effective, signal))
         endpoint = get_redactor().redact_text(_endpoint(effective, signal))

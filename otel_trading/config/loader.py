@@ -38,7 +38,9 @@ def shown(setting: Setting, value: Any, limit: int | None = 80) -> str:
         return "***"
     text = value if isinstance(value, str) else setting.parser.format(value)
     try:
-        from otel_trading.redaction import get_redactor  # late: SDK modules read the environment at import
+        from otel_trading.redaction import (
+            get_redactor,  # late: SDK modules read the environment at import
+        )
 
         text = get_redactor().redact_text(text)
     except Exception:  # noqa: BLE001 - fail closed: nothing of a value that could not be checked

@@ -14,7 +14,13 @@ from typing import Any
 
 import structlog
 
-from otel_trading.logs.audit import AuditHandler, AuditTrail, keep_audit_records, release, set_level_keeping_audit
+from otel_trading.logs.audit import (
+    AuditHandler,
+    AuditTrail,
+    keep_audit_records,
+    release,
+    set_level_keeping_audit,
+)
 from otel_trading.logs.contextflow import ContextThread, start_thread, submit, wrap
 from otel_trading.logs.correlation import CORRELATION_BAGGAGE_KEY, current_fields
 from otel_trading.logs.files import Channels
@@ -43,6 +49,7 @@ from otel_trading.redaction import (
     RedactingSpanProcessor,
     Redactor,
     configure_redaction,
+    configure_redaction_from,
     get_redactor,
 )
 from otel_trading.report import report
@@ -64,8 +71,6 @@ __all__ = [
     "get_logger",
     "get_redactor",
     "install",
-    "log_record_processors",
-    "span_processors",
     "start_thread",
     "submit",
     "uninstall",
@@ -132,9 +137,7 @@ def install(settings: Any, logger_provider: Any, *, stream: Any = None, stdlib_o
     register_stdlib_levels()
     service = _service_name(settings, logger_provider)
 
-    redactor = get_redactor()
-    if _last_redaction_settings is not settings:  # span_processors() already applied them
-        redactor = _configure_redaction_from(settings)
+    redactor = configure_redaction_from(settings)
 
     if settings.log_files:
         state.channels = Channels(settings.log_dir, settings.log_files, settings.log_file_max_bytes, settings.log_file_backups)
@@ -199,38 +202,6 @@ def audit_dir(settings: Any) -> str:
     return settings.audit_dir or os.path.join(settings.log_dir, "audit")
 
 
-_last_redaction_settings: Any = None
-
-
-def _configure_redaction_from(settings: Any) -> Redactor:
-    global _last_redaction_settings
-    _last_redaction_settings = settings
-    enabled = settings.redact
-    deny, allow = settings.redact_keys, settings.redact_allow
-    hook = settings.redact_hook or None
-    pii_allow = getattr(settings, "redact_pii_allow", ())
-    try:
-        return configure_redaction(enabled, deny, allow, hook, pii_allow)
-    except ValueError as exc:
-        report(f"OTEL_TRADING_REDACT_HOOK: {exc}; redacting without the hook")
-        return configure_redaction(enabled, deny, allow, pii_allow=pii_allow)
-
-
-def span_processors(settings: Any) -> list:
-    """Span processors to add to the TracerProvider BEFORE the exporting processor: the
-    ``RedactingSpanProcessor`` (when ``OTEL_TRADING_REDACT`` is on)."""
-    redactor = _configure_redaction_from(settings)
-    return [RedactingSpanProcessor(redactor)] if redactor.enabled else []
-
-
-def log_record_processors(settings: Any) -> list:
-    """Log record processors to add to the LoggerProvider BEFORE the exporting processors: the
-    ``RedactingLogRecordProcessor`` (when ``OTEL_TRADING_REDACT`` is on), for records made through the
-    OTel Logs API by anyone else (e.g. the ``exceptions`` instrumentation)."""
-    redactor = _configure_redaction_from(settings) if _last_redaction_settings is not settings else get_redactor()
-    return [RedactingLogRecordProcessor(redactor)] if redactor.enabled else []
-
-
 def uninstall() -> None:
     """Undo ``install()`` (tests, re-configuration)."""
     global _state
@@ -254,8 +225,6 @@ def uninstall() -> None:
     if state.audit is not None:
         state.audit.close()
     release()
-    global _last_redaction_settings
-    _last_redaction_settings = None
     configure_redaction()
     _state = None
 

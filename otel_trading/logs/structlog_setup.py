@@ -43,9 +43,9 @@ from otel_trading.logs.levels import NAME_TO_LEVEL, filtering_logger_class
 from otel_trading.logs.otlp import RESERVED, OtlpEmitter
 from otel_trading.logs.rendering import (
     JsonRenderer,
-    _fallback,
     NamedBytesLoggerFactory,
     NamedWriteLoggerFactory,
+    _fallback,
     console_renderer,
     exception_fields,
     fields_from_text,

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import enum
 import logging
-import threading
 import time
 from collections.abc import Iterable
 from decimal import Decimal
