@@ -270,7 +270,7 @@ def _with_trading_levels(cls: type) -> type:
             enabled = getattr(self, "is_enabled_for", None)
             if level != AUDIT and enabled is not None and not enabled(level):
                 return None
-            if args:
+            if args and event is not None:
                 event = event % args
             return proxy_custom_level(self, name, level, event, kw)
 

@@ -38,7 +38,7 @@ try:  # the SDK classes the direct emit path builds; checked below, else the pub
     from opentelemetry.trace import INVALID_SPAN_CONTEXT as _INVALID
     from opentelemetry.trace.propagation import _SPAN_KEY
 except ImportError:  # pragma: no cover
-    _SdkLogger = None
+    _SdkLogger = None  # type: ignore[misc, assignment]  # the SDK is optional for these helpers
 
 _RECORD_FIELDS = (
     "timestamp", "observed_timestamp", "context", "trace_id", "span_id", "trace_flags",

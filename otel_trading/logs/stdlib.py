@@ -215,9 +215,9 @@ def record_to_event(record: logging.LogRecord, service: str | None = None, redac
         if key not in SKIP_ATTRS and key not in ed:
             ed[key] = value
     if record.exc_info:
-        fields = exception_fields(record.exc_info)
-        if fields is not None:
-            ed["exc_type"], ed["exc_message"], ed["stack"] = fields
+        exc_fields = exception_fields(record.exc_info)
+        if exc_fields is not None:
+            ed["exc_type"], ed["exc_message"], ed["stack"] = exc_fields
     elif record.exc_text:
         ed["stack"] = record.exc_text
     if record.stack_info and "stack" not in ed:
@@ -309,7 +309,7 @@ class TradingLoggingHandler(LoggingHandler):
             for key, value in record.__dict__.items():
                 if key not in SKIP_ATTRS and (key not in _CORRELATED or value is not None):
                     attrs[key] = value
-            exc = None
+            exc: tuple[str, ...] | None = None
             if record.exc_info:
                 exc = exception_fields(record.exc_info)
             redactor = self.redactor
