@@ -1,8 +1,11 @@
 """otel-trading benchmarks: ``python -m bench`` (full) or ``python -m bench --quick`` (CI smoke).
 
-Each item runs in its own process, times its baseline and ours alternately in
-that process (several repetitions, medians) and the table prints ratios, so a
-busy machine skews both sides alike. ``--json FILE`` also writes the raw numbers.
+Two tables. The targets, in the configuration users launch (``bench/launched.py``:
+real processes under ``opentelemetry-instrument``, ours vs the stock distro vs no
+instrumentation, alternating, medians and spread). Then the in-process breakdown:
+each item in its own process, timing its baseline and ours alternately in that
+process. Ratios compare sides measured in the same run, so a busy machine skews
+both alike. ``--json FILE`` also writes the raw numbers.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import platform
 import subprocess
 import sys
 import time
+
+from bench import launched
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -186,33 +191,48 @@ def rows(results: dict) -> list[tuple[str, str, str, str, str]]:
     return out
 
 
-def table(results: dict) -> str:
-    header = ("Measure", "Baseline", "otel-trading", "Ratio", "Replaced system / notes")
-    body = rows(results)
+def table(body: list[tuple[str, str, str, str, str]], header: tuple[str, ...]) -> str:
     widths = [max(len(str(r[i])) for r in [header, *body]) for i in range(5)]
     line = lambda r: "| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |"  # noqa: E731
     return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, body)])
 
 
+def _load() -> str:
+    return "/".join(f"{x:.2f}" for x in os.getloadavg()) + " (1/5/15 min)"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, for a CI smoke run (numbers not meaningful)")
-    parser.add_argument("--only", help="comma-separated item names: " + ",".join(FULL))
+    parser.add_argument("--only", help="comma-separated item names: " + ",".join(FULL) + ", launched (all launched items)")
     parser.add_argument("--json", help="also write the raw results to this file")
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
-    names = args.only.split(",") if args.only else list(sizes)
-    print(f"otel-trading bench ({'quick' if args.quick else 'full'}): Python {platform.python_version()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}", flush=True)
-    results = {}
-    for name in names:
+    names = args.only.split(",") if args.only else ["launched", *sizes]
+    print(
+        f"otel-trading bench ({'quick' if args.quick else 'full'}): Python {platform.python_version()}, {os.cpu_count()} CPUs, "
+        f"{platform.machine()} {platform.processor() or platform.system()}, load {_load()}",
+        flush=True,
+    )
+    results: dict = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}}
+    if "launched" in names:
+        results["launched"] = launched.run(args.quick)
+        print(f"\nTargets, as launched (opentelemetry-instrument; medians [min-max] over processes; load {_load()}):")
+        print(table(launched.rows(results["launched"]), ("Target", "Baseline", "otel-trading", "Ratio", "Goal")))
+        print(launched.hot_spots(results["launched"]))
+    inprocess = {}
+    for name in (n for n in names if n in sizes):
         start = time.monotonic()
         n, reps = sizes[name]
-        results[name] = run_item(name, n, reps)
+        inprocess[name] = run_item(name, n, reps)
         print(f"  {name}: {time.monotonic() - start:.1f}s", file=sys.stderr, flush=True)
-    for name in FULL:
-        results.setdefault(name, {"error": "not run (--only)"})
-    print(table(results))
-    print("Ratios compare both sides measured alternately in the same process; ns/op are medians of the repetitions.")
+    if inprocess:
+        for name in FULL:
+            inprocess.setdefault(name, {"error": "not run (--only)"})
+        print(f"\nIn-process breakdown (baseline and ours alternately in one process; load {_load()}):")
+        print(table(rows(inprocess), ("Measure", "Baseline", "otel-trading", "Ratio", "Replaced system / notes")))
+        print("Ratios compare both sides measured alternately in the same process; ns/op are medians of the repetitions.")
+    results["inprocess"] = inprocess
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(results, fh, indent=2)
