@@ -423,9 +423,15 @@ def telemetry_health() -> dict:
              "{{trading_span_kind}} {{trading_sampler_decision}}"),
         ], "ops", w=8, stack=True, desc="TradingSampler decisions in the app (before export)."),
         row(lay, "SDK (in the app)"),
+        ts(lay, "Telemetry lost in the app (items/s)", [
+            (f'sum by (job, signal, error_type) (rate(otel_trading_export_dropped_total{{{SVC}}}[{RI}]))', "dropped {{job}} {{signal}} {{error_type}}"),
+            (f'sum by (job, signal, error_type) (rate(otel_trading_export_failed_total{{{SVC}}}[{RI}]))', "export failed {{job}} {{signal}} {{error_type}}"),
+        ], "ops", w=24, desc="otel-trading's exact counts (always on, no per-item cost): queue_full = dropped before export; "
+                            "export failures by error type. 0 = nothing lost."),
         ts(lay, "SDK span processor outcomes", [
             (f'sum by (job, error_type) (rate(otel_sdk_processor_span_processed_total{{{SVC}}}[{RI}]))', "{{job}} {{error_type}}"),
-        ], "ops", w=8, desc="error_type empty = exported to the exporter; queue_full = dropped in the app."),
+        ], "ops", w=8, desc="SDK self-metrics, opt-in (OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED=true). "
+                            "error_type empty = exported to the exporter; queue_full = dropped in the app."),
         ts(lay, "SDK log processor outcomes", [
             (f'sum by (job, error_type) (rate(otel_sdk_processor_log_processed_total{{{SVC}}}[{RI}]))', "{{job}} {{error_type}}"),
         ], "ops", w=8),

@@ -33,6 +33,7 @@ from otel_trading import export, health, logs, redaction
 from otel_trading.bootstrap import embedded, lifecycle, resource, views
 from otel_trading.bootstrap.configure import Telemetry
 from otel_trading.config import Settings
+from otel_trading.export import losses
 from otel_trading.export.localfiles import (
     LocalLogExporter,
     LocalMetricExporter,
@@ -54,7 +55,7 @@ def build(settings: Settings, auto_instrumentation_version: str | None) -> Telem
     if embedded.use_local(settings):
         telemetry.local_dir = Path(settings.local_dir)
 
-    # Metrics first: the batch processors' self-metrics (queue capacity, drops) bind to this provider.
+    # Metrics first: the export-loss counters and (opt-in) the SDK's self-metrics bind to this provider.
     views.set_cardinality_limit(settings.cardinality_limit)
     readers = [e if isinstance(e, MetricReader) else PeriodicExportingMetricReader(e) for e in _exporters("metrics", settings)]
     telemetry.meter_provider = MeterProvider(
@@ -64,6 +65,7 @@ def build(settings: Settings, auto_instrumentation_version: str | None) -> Telem
         shutdown_on_exit=False,
     )
     set_meter_provider(telemetry.meter_provider)
+    losses.observe(telemetry.meter_provider)
 
     telemetry.tracer_provider = TracerProvider(
         sampler=_import_sampler(_get_sampler()),

@@ -117,7 +117,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("prometheus_host", "OTEL_EXPORTER_PROMETHEUS_HOST", TEXT, None, "Host the Prometheus `/metrics` endpoint binds (SDK default `localhost`)."),
     Setting("prometheus_port", "OTEL_EXPORTER_PROMETHEUS_PORT", integer(0, 65535), None, "Port of the Prometheus `/metrics` endpoint (SDK default 9464)."),
-    Setting("sdk_internal_metrics", "OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED", BOOLEAN, True, "SDK self-metrics: spans and log records processed, dropped (`error.type=queue_full`) and failed to export."),
+    Setting("sdk_internal_metrics", "OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED", BOOLEAN, False, "SDK self-metrics (opt-in: a counter update per span and log record): spans started/live, items processed, queue sizes, exporter outcomes. Drops and failed exports are counted either way, at no per-item cost, in `otel_trading.export.dropped` / `otel_trading.export.failed`."),
     Setting("resource_detectors", "OTEL_EXPERIMENTAL_RESOURCE_DETECTORS", entry_point_names("opentelemetry_resource_detector"), ("otel", "host", "os", "process"), "Resource detectors: host name, OS, process id/runtime/command line (SDK default `otel` only)."),
     # --- resource (lead) ---
     Setting("desk", "OTEL_TRADING_DESK", TEXT, "", "Resource attribute `trading.desk`."),

@@ -2,12 +2,15 @@
 
 The SDK's ``BatchSpanProcessor`` / ``BatchLogRecordProcessor`` drop the newest
 item when their queue is full, count it in ``otel.sdk.processor.*.processed``
-(``error.type=queue_full``; only with OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED)
-and log "Queue full, dropping ..." through a duplicate filter: one line, no count.
+(``error.type=queue_full``; only with OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED,
+which also costs a counter update per span) and log "Queue full, dropping ..."
+through a duplicate filter: one line, no count.
 
 These subclasses keep the SDK's queue and worker unchanged and wrap the
-processor's metrics hook, so the hot path (``on_end`` / ``on_emit``) costs
-nothing extra while nothing is dropped. On a drop they add one to a counter;
+processor's metrics hook and its exporter, so the hot path (``on_end`` /
+``on_emit``) costs nothing extra while nothing is dropped. Drops and failed
+exports are counted exactly in :mod:`otel_trading.export.losses` (the
+``otel_trading.export.dropped`` / ``.failed`` metrics); on a drop they also add one to a counter;
 at most every ``report_interval`` seconds (``OTEL_TRADING_DROP_REPORT_INTERVAL``) a
 warning says how many were dropped since the last one, and the rest at
 shutdown:
@@ -35,6 +38,8 @@ from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+from otel_trading.export.losses import LOSSES, CountingExporter
+
 _logger = logging.getLogger("otel_trading.export")
 
 DEFAULT_REPORT_INTERVAL = 10.0
@@ -47,6 +52,7 @@ class DropCounter:
     def __init__(self, inner, what: str, queue_env: str, queue_size: int, interval: float) -> None:
         self._inner = inner
         self._what = what
+        self._signal = "spans" if what == "span" else "logs"
         self._hint = f"export queue full, {queue_env}={queue_size}"
         self._interval = interval
         self._lock = threading.Lock()
@@ -85,6 +91,7 @@ class DropCounter:
         with self._lock:
             self.total += count
             self._pending += count
+        LOSSES.drop(self._signal, count)
         if time.monotonic() >= self._next:
             self.report()
 
@@ -100,14 +107,14 @@ class DropCounter:
             try:
                 _logger.warning(
                     "otel-trading: dropped %d %s in the last %.1fs (%s%s; %d dropped since start). "
-                    "Raise the queue size or lower the rate; see the metric otel.sdk.processor.%s.processed{error.type}.",
+                    "Raise the queue size or lower the rate; see the metric otel_trading.export.dropped{signal=%s}.",
                     pending,
                     self._what + "s",
                     window,
                     self._hint,
                     ", at shutdown" if final else "",
                     self.total,
-                    "span" if self._what == "span" else "log",
+                    self._signal,
                 )
             except Exception:  # noqa: BLE001 - reporting must never raise into the app
                 pass
@@ -123,6 +130,7 @@ class _Bounded:
         bp = self._batch_processor
         self.drops = DropCounter(bp._metrics, what, queue_env, bp._max_queue_size, report_interval)
         bp._metrics = self.drops
+        bp._exporter = CountingExporter(bp._exporter, self.drops._signal)
         self.shutdown_timeout_millis = shutdown_timeout_millis
 
     @property

@@ -95,7 +95,7 @@ def test_defaults_fill_only_unset_standard_variables():
     assert environ["OTEL_BSP_MAX_QUEUE_SIZE"] == "10"
     assert environ["OTEL_BLRP_MAX_QUEUE_SIZE"] == "8192"
     assert environ["OTEL_TRACES_EXPORTER"] == "otlp"
-    assert environ["OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED"] == "true"
+    assert environ["OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED"] == "false"  # opt-in: it costs every span
     assert "OTEL_TRADING_DESK" not in environ and "OTEL_EXPORTER_OTLP_ENDPOINT" not in environ
 
 

@@ -41,10 +41,10 @@ def test_drops_are_counted_in_a_metric_and_warned_with_the_count(otlp):
     def queue_full(receiver) -> int:
         total = 0
         for metric in receiver.metrics():
-            if metric.name == "otel.sdk.processor.span.processed":
+            if metric.name == "otel_trading.export.dropped":
                 for point in metric.points:
                     attrs = {kv.key: kv.value.string_value for kv in point.attributes}
-                    if attrs.get("error.type") == "queue_full":
+                    if attrs == {"signal": "spans", "error.type": "queue_full"}:
                         total = max(total, point.as_int)  # cumulative counter: the last export has it all
         return total
 
@@ -52,3 +52,5 @@ def test_drops_are_counted_in_a_metric_and_warned_with_the_count(otlp):
     delivered = len(otlp.spans())
     assert 3000 - 300 <= dropped_metric + delivered <= 3000 + 3  # all but what the exit bound left queued is accounted
     assert abs(sum(warned) - dropped_metric) <= 3  # the warnings add up to what the metric counts
+    # the SDK's per-span self-metrics are opt-in: by default no span pays for them
+    assert not [m.name for m in otlp.metrics() if m.name.startswith("otel.sdk.")]
