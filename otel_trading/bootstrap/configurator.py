@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
-
 from opentelemetry.sdk._configuration import _OTelSDKConfigurator
-from opentelemetry.sdk.environment_variables import OTEL_CONFIG_FILE
 
 from otel_trading.bootstrap import configure as sdk
 from otel_trading.report import report
@@ -13,8 +10,7 @@ from otel_trading.report import report
 
 class OtelTradingConfigurator(_OTelSDKConfigurator):
     def _configure(self, **kwargs):
-        if os.environ.get(OTEL_CONFIG_FILE):  # declarative configuration: the SDK's job
-            return super()._configure(**kwargs)
+        """Env vars or ``OTEL_CONFIG_FILE`` alike: ``configure.start`` decides (see ``bootstrap.declarative``)."""
         try:
             sdk.start(auto_instrumentation_version=kwargs.get("auto_instrumentation_version"))
         except Exception as exc:  # never crash the user's process at start-up

@@ -129,6 +129,10 @@ def start(overrides: dict[str, Any] | None = None, auto_instrumentation_version:
         settings_module.use(settings)
         if settings.sdk_disabled:
             _current = Telemetry(settings)
+        elif settings.config_file:
+            from otel_trading.bootstrap import declarative
+
+            _current = declarative.build(settings)
         else:
             from otel_trading.bootstrap import providers
 

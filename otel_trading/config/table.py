@@ -75,6 +75,7 @@ _QUEUE = integer(1, 10_000_000)
 SETTINGS: tuple[Setting, ...] = (
     # --- standard OpenTelemetry variables (read by the SDK; validated here) ---
     Setting("sdk_disabled", "OTEL_SDK_DISABLED", BOOLEAN, False, "Disable all telemetry: no providers are installed."),
+    Setting("config_file", "OTEL_CONFIG_FILE", FILE, None, "Declarative configuration file (YAML/JSON; needs `otel-trading[declarative]`): the SDK builds the providers from it and otel-trading adds what the file allows (see Declarative configuration)."),
     Setting("service_name", "OTEL_SERVICE_NAME", TEXT, None, "`service.name` of the resource (SDK default `unknown_service`)."),
     Setting("resource_attributes", "OTEL_RESOURCE_ATTRIBUTES", PAIRS, None, "Extra resource attributes, `key=value,...` (service.version, service.namespace, deployment.environment.name, ...)."),
     *(

@@ -1,0 +1,99 @@
+"""``OTEL_CONFIG_FILE``: the SDK builds the providers from the file; otel-trading adds what the file allows.
+
+With a declarative configuration file the SDK (``opentelemetry-configuration``
+0.66b1, for SDK 1.45.1) builds the providers, processors and exporters from the
+file alone. It loads plugins from entry point groups, and otel-trading is
+registered in them, so a file can name:
+
+* samplers ``trading`` / ``parentbased_trading`` (group ``opentelemetry_sampler``;
+  the file gives them no arguments, so the rules come from ``OTEL_TRACES_SAMPLER_ARG``);
+* exporters ``local`` (groups ``opentelemetry_{traces,metrics,logs}_exporter``).
+
+On the providers the file built, otel-trading then adds span redaction (first
+in the span processor chain, so no exporter sees a secret), log correlation,
+rendering and redaction, the trading metrics and the export-loss counters. The
+file format has no place for the rest, which is off; one stderr line says so.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry._logs import get_logger_provider
+from opentelemetry.metrics import get_meter_provider
+
+from otel_trading.bootstrap.configure import Telemetry
+from otel_trading.config import Settings
+from otel_trading.report import report
+
+OFF = (
+    "otel-trading's batch processors (drop warnings, bounded shutdown, queue sizes), "
+    "the fast OTLP encoder, metric views (latency buckets, cardinality limit), the SIGTERM flush"
+)
+_sampler_arg: str | None = None  # OTEL_TRACES_SAMPLER_ARG as validated, for the zero-argument sampler plugins
+
+
+def trading_sampler() -> Any:
+    """Entry point ``trading`` in ``opentelemetry_sampler``: the trading rules for every span."""
+    from otel_trading.sampling import TradingSampler
+
+    return TradingSampler(_sampler_arg)
+
+
+def parentbased_trading_sampler() -> Any:
+    """Entry point ``parentbased_trading`` in ``opentelemetry_sampler``: trading rules for roots, children follow."""
+    from otel_trading.sampling import parentbased_trading_sampler as build
+
+    return build(_sampler_arg)
+
+
+def build(settings: Settings) -> Telemetry:
+    """Configure the SDK from ``settings.config_file``, then add otel-trading's pieces to what it built."""
+    global _sampler_arg
+    telemetry = Telemetry(settings)
+    try:
+        from opentelemetry.configuration import configure_sdk, load_config_file
+    except ImportError:
+        report(
+            f"OTEL_CONFIG_FILE={settings.config_file} is set but opentelemetry-configuration is not installed "
+            "(pip install 'otel-trading[declarative]'); telemetry is off"
+        )
+        return telemetry
+    _sampler_arg = settings.traces_sampler_arg
+    configure_sdk(load_config_file(settings.config_file))
+
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from otel_trading import logs
+    from otel_trading.export import losses
+    from otel_trading.trading import metrics
+
+    tracer_provider, meter_provider, logger_provider = trace.get_tracer_provider(), get_meter_provider(), get_logger_provider()
+    off = [OFF]
+    if isinstance(tracer_provider, TracerProvider):
+        telemetry.tracer_provider = tracer_provider
+        for processor in reversed(logs.span_processors(settings)):
+            if not _add_first(tracer_provider, processor):
+                off.append("span redaction")
+    if isinstance(meter_provider, MeterProvider):
+        telemetry.meter_provider = meter_provider
+        losses.observe(meter_provider)
+        metrics.install(settings, meter_provider)
+    if isinstance(logger_provider, LoggerProvider):
+        telemetry.logger_provider = logger_provider
+        logs.install(settings, logger_provider)
+    report(f"OTEL_CONFIG_FILE is set: the file configures the SDK; off: {', '.join(off)} (see README, Declarative configuration)")
+    return telemetry
+
+
+def _add_first(provider: Any, processor: Any) -> bool:
+    """Put ``processor`` before the processors the file added (span processors run in order)."""
+    multi = getattr(provider, "_active_span_processor", None)
+    if multi is None or not isinstance(getattr(multi, "_span_processors", None), tuple):
+        return False
+    with multi._lock:
+        multi._span_processors = (processor, *multi._span_processors)
+    return True
