@@ -259,7 +259,7 @@ def rows(results: dict) -> list[Row]:
             out.append((label, "n/a", "n/a", "n/a", (b.get("error") or o.get("error"))[:80]))
         elif base not in b or ours not in o:
             missing = NO_REFERENCE if "reference" in (base, ours) else "n/a (not run)"
-            out.append((label, missing if base not in b else fmt(b[base]), missing if ours not in o else fmt(o[ours]), "n/a", goal))
+            out.append((label, missing if base not in b else fmt(b[base]), missing if ours not in o else fmt(o[ours]), "-", goal))
         else:
             out.append((label, fmt(b[base]), fmt(o[ours]) + note, f"{o[ours]['median'] / b[base]['median']:.2f}x", goal))
 
@@ -285,7 +285,7 @@ def rows(results: dict) -> list[Row]:
             "Delivered spans/s, busy producer: ours vs stock distro",
             side(ref) if ref else NO_REFERENCE,
             side(d["ours"]),
-            f"{d['ours']['delivered_per_s']['median'] / ref['delivered_per_s']['median']:.2f}x" if ref else "n/a",
+            f"{d['ours']['delivered_per_s']['median'] / ref['delivered_per_s']['median']:.2f}x" if ref else "-",
             ">= 3x, 0 lost",
         ))
     p = results.get("paced", {})
@@ -300,7 +300,7 @@ def rows(results: dict) -> list[Row]:
             "Highest zero-loss paced span rate (one process per step)",
             rate(ref) if ref else NO_REFERENCE,
             rate(p["ours"]),
-            f"{p['ours']['no_loss_rate'] / max(ref['no_loss_rate'], 1):.2f}x" if ref else "n/a",
+            f"{p['ours']['no_loss_rate'] / max(ref['no_loss_rate'], 1):.2f}x" if ref else "-",
             "reported",
         ))
     cost("Start-up: opentelemetry-instrument python -c pass vs stock distro", "startup", "reference", "ours", "<= 1.00x", fmt=_ms)
