@@ -13,6 +13,7 @@ class SettingsFields:
     """Every setting's parsed value (``None``: the SDK's own default applies)."""
 
     sdk_disabled: bool
+    config_file: str | None
     service_name: str | None
     resource_attributes: dict[str, str] | None
     traces_exporter: tuple[str, ...]
@@ -119,6 +120,7 @@ class Keywords(TypedDict, total=False):
     """``configure()`` keywords: the parsed type, or the same text as the env var."""
 
     sdk_disabled: bool | str
+    config_file: str | str
     service_name: str | str
     resource_attributes: dict[str, str] | str
     traces_exporter: tuple[str, ...] | str

@@ -3,7 +3,7 @@ log correlation and loss counters still apply, and the app is told in one line w
 
 from __future__ import annotations
 
-from conftest import clean_env, run_python
+from support import clean_env, run_python
 
 APP = """
 import structlog
