@@ -221,7 +221,7 @@ def run(quick: bool, only: set[str] | None = None) -> dict:
         steps += [
             ("delivery", lambda: delivery_item(launcher, 5_000 if quick else 200_000, 1 if quick else 3)),
             ("paced", lambda: paced_item(launcher, [5_000, 20_000] if quick else [5_000, 10_000, 15_000, 20_000, 30_000, 40_000, 60_000], 0.5 if quick else 2.0)),
-            ("startup", lambda: startup_item(launcher, 2 if quick else 10)),
+            ("startup", lambda: startup_item(launcher, 1 if quick else 10)),
             ("importtime", lambda: importtime_item(launcher)),
         ]
         for name, step in steps:
