@@ -2,13 +2,15 @@
 
 The counts change only when something is lost: a full export queue (``queue_full``,
 counted by the processors' drop hook) or a batch the exporter failed to deliver
-(counted once per batch by :class:`CountingExporter`). Two observable counters read
+(counted once per batch by :class:`CountingExporter`, or by the disk spool, which
+counts what it rejects, evicts or cannot store, see :mod:`otel_trading.export.spool`). Two observable counters read
 them when the metric reader collects, so a span or log record that is kept pays
 nothing for them (the SDK's own self-metrics, ``OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED``,
 add a counter update per span and stay available as an opt-in):
 
-* ``otel_trading.export.dropped`` {``signal``, ``error.type``=``queue_full``}
-* ``otel_trading.export.failed``  {``signal``, ``error.type``: the exception class, or ``export_failed``}
+* ``otel_trading.export.dropped`` {``signal``, ``error.type``: ``queue_full``, ``spool_full``}
+* ``otel_trading.export.failed``  {``signal``, ``error.type``: ``export_failed`` or the exception class;
+  from the spool ``rejected``, ``spool_unusable``, ``already_shutdown``}
 
 ``signal`` is ``spans`` or ``logs``; both report 0 until something is lost. A forked child starts from zero: its queue is its own.
 """
@@ -79,8 +81,11 @@ class CountingExporter:
     def __init__(self, inner: Any, signal: str) -> None:
         self.inner = inner
         self._signal = signal
+        self._own_account = getattr(inner, "tally", None) is not None
 
     def export(self, batch: Sequence) -> Any:
+        if self._own_account:  # the spool counts what it loses itself (rejected, evicted, unusable)
+            return self.inner.export(batch)
         try:
             result = self.inner.export(batch)
         except Exception as exc:

@@ -36,6 +36,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from otel_trading.export.losses import LOSSES
 from otel_trading.report import report, report_once
 
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
@@ -205,6 +206,9 @@ class Outcome(enum.Enum):
     REJECTED = "rejected"  # the collector will never take it (bad request): drop
 
 
+_LOSS_SIGNAL = {"traces": "spans", "logs": "logs"}  # the spool's signal names -> the otel_trading.export.* metrics
+
+
 @dataclass
 class Tally:
     """What happened to the items handed to the exporter, for the exit summary."""
@@ -273,6 +277,7 @@ class SpoolingExporter:
     # --- the exporter interface (called on the batch processor's worker thread)
     def export(self, batch: Sequence):
         if self._stopping:
+            LOSSES.fail(_LOSS_SIGNAL.get(self.signal, self.signal), len(batch), "already_shutdown")
             return self._failure
         try:
             requests = self._encode(batch)
@@ -403,12 +408,15 @@ class SpoolingExporter:
             evicted = self.spool.put(self.signal, request[0], request[1])
         except (sqlite3.Error, OSError) as exc:
             self.tally.lost += request[1]
+            LOSSES.fail(_LOSS_SIGNAL.get(self.signal, self.signal), request[1], "spool_unusable")
             report_once(f"{self._what}s lost: the collector cannot take them and the spool {self.spool.path} cannot store them ({exc}); counted in the exit line", key=("spool-lost", self.spool.path))
             return
         self.tally.spooled += request[1]
         self._spool_has_rows = True
         if evicted:
             self.tally.evicted += sum(evicted.values())
+            for signal, items in evicted.items():
+                LOSSES.drop(_LOSS_SIGNAL.get(signal, signal), items, "spool_full")
             if time.monotonic() >= self._evictions_said_at + 10.0:  # at most one line per 10 s; the exit line has the total
                 self._evictions_said_at = time.monotonic()
                 report(
@@ -419,6 +427,7 @@ class SpoolingExporter:
 
     def _count_rejected(self, items: int, reason: str) -> None:
         self.tally.rejected += items
+        LOSSES.fail(_LOSS_SIGNAL.get(self.signal, self.signal), items, "rejected")
         report(f"dropped {items} {self._what}(s): the collector rejected the request ({reason}); the rest is sent")
 
 

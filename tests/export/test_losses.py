@@ -53,6 +53,7 @@ def metrics(monkeypatch):
     monkeypatch.delenv("OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED", raising=False)
     monkeypatch.setattr(losses, "LOSSES", losses.Losses())  # counts are per process; start this test at zero
     monkeypatch.setattr("otel_trading.export.processors.LOSSES", losses.LOSSES)
+    monkeypatch.setattr("otel_trading.export.spool.LOSSES", losses.LOSSES)
     reader = InMemoryMetricReader()
     losses.observe(MeterProvider(metric_readers=[reader]))
     return reader
@@ -93,3 +94,23 @@ def test_nothing_lost_is_a_zero_series_not_a_gap(metrics):
     _spans(Collector(), 100, queue=1000)
     assert _counts(metrics, "otel_trading.export.dropped") == {("spans", "queue_full"): 0, ("logs", "queue_full"): 0}
     assert _counts(metrics, "otel_trading.export.failed") == {("spans", "export_failed"): 0, ("logs", "export_failed"): 0}
+
+
+def test_the_spool_counts_what_it_evicts_and_what_the_collector_rejects(metrics, tmp_path):
+    from otel_trading.export.spool import Outcome, Spool, SpoolingExporter
+
+    def exporter(answer):
+        spool = Spool(tmp_path / f"{answer.value}.sqlite", max_bytes=5_000)
+        return SpoolingExporter("traces", "span", lambda batch: [(b"x" * 1000, len(batch))], lambda body, items: (answer, "why"),
+                                spool, lambda: None, "success", "failure")
+
+    down = exporter(Outcome.RETRY)  # collector down: batches go to a spool too small for them all
+    for _ in range(20):
+        down.export([1, 2])
+    down.shutdown(1000)
+    refusing = exporter(Outcome.REJECTED)  # collector refusing every request for good
+    refusing.export([1, 2, 3])
+    refusing.shutdown(1000)
+    assert down.tally.evicted > 0 and refusing.tally.rejected == 3
+    assert _counts(metrics, "otel_trading.export.dropped")[("spans", "spool_full")] == down.tally.evicted
+    assert _counts(metrics, "otel_trading.export.failed")[("spans", "rejected")] == 3
