@@ -61,7 +61,7 @@ def build(settings: Settings) -> Telemetry:
         )
         return telemetry
     _sampler_arg = settings.traces_sampler_arg
-    configure_sdk(load_config_file(settings.config_file))
+    configure_sdk(load_config_file(str(settings.config_file)))
 
     from opentelemetry.sdk._logs import LoggerProvider
     from opentelemetry.sdk.metrics import MeterProvider
