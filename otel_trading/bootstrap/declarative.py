@@ -9,8 +9,8 @@ registered in them, so a file can name:
   the file gives them no arguments, so the rules come from ``OTEL_TRACES_SAMPLER_ARG``);
 * exporters ``local`` (groups ``opentelemetry_{traces,metrics,logs}_exporter``).
 
-On the providers the file built, otel-trading then adds span redaction (first
-in the span processor chain, so no exporter sees a secret), log correlation,
+On the providers the file built, otel-trading then adds span and log-record
+redaction (first in each processor chain, so no exporter sees a secret), log correlation,
 rendering and redaction, the trading metrics and the export-loss counters. The
 file format has no place for the rest, which is off; one stderr line says so.
 """
@@ -67,33 +67,35 @@ def build(settings: Settings) -> Telemetry:
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.trace import TracerProvider
 
-    from otel_trading import logs
+    from otel_trading import logs, redaction
     from otel_trading.export import losses
     from otel_trading.trading import metrics
 
     tracer_provider, meter_provider, logger_provider = trace.get_tracer_provider(), get_meter_provider(), get_logger_provider()
     off = [OFF]
+    redactor = redaction.configure_redaction_from(settings)
     if isinstance(tracer_provider, TracerProvider):
         telemetry.tracer_provider = tracer_provider
-        for processor in reversed(logs.span_processors(settings)):
-            if not _add_first(tracer_provider, processor):
-                off.append("span redaction")
+        if redactor.enabled and not _add_first(tracer_provider, "_active_span_processor", "_span_processors", redaction.RedactingSpanProcessor(redactor)):
+            off.append("span redaction")
     if isinstance(meter_provider, MeterProvider):
         telemetry.meter_provider = meter_provider
         losses.observe(meter_provider)
         metrics.install(settings, meter_provider)
     if isinstance(logger_provider, LoggerProvider):
         telemetry.logger_provider = logger_provider
+        if redactor.enabled and not _add_first(logger_provider, "_multi_log_record_processor", "_log_record_processors", redaction.RedactingLogRecordProcessor(redactor)):
+            off.append("redaction of records made through the OTel Logs API")
         logs.install(settings, logger_provider)
     report(f"OTEL_CONFIG_FILE is set: the file configures the SDK; off: {', '.join(off)} (see README, Declarative configuration)")
     return telemetry
 
 
-def _add_first(provider: Any, processor: Any) -> bool:
-    """Put ``processor`` before the processors the file added (span processors run in order)."""
-    multi = getattr(provider, "_active_span_processor", None)
-    if multi is None or not isinstance(getattr(multi, "_span_processors", None), tuple):
+def _add_first(provider: Any, multi_name: str, tuple_name: str, processor: Any) -> bool:
+    """Put ``processor`` before the processors the file added (they run in order, so exporters see its result)."""
+    multi = getattr(provider, multi_name, None)
+    if multi is None or not isinstance(getattr(multi, tuple_name, None), tuple):
         return False
     with multi._lock:
-        multi._span_processors = (processor, *multi._span_processors)
+        setattr(multi, tuple_name, (processor, *getattr(multi, tuple_name)))
     return True
