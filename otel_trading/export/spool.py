@@ -65,6 +65,8 @@ CREATE TRIGGER IF NOT EXISTS batches_shrink AFTER DELETE ON batches BEGIN
 END;
 """
 
+_WAKE: tuple[bytes, int] = (b"", -1)  # identity-compared; put in the hand-off at shutdown so the sender stops waiting for a batch
+
 
 def spool_path(directory: str, service: str) -> Path:
     """``<directory>/<service>.sqlite``: one spool per service, shared by its processes."""
@@ -306,6 +308,10 @@ class SpoolingExporter:
         drain = max(min(timeout_millis / 1000, self.drain_seconds), 0.0)
         self._drain_until = time.monotonic() + drain
         self._stopping = True
+        try:
+            self._handoff.put_nowait(_WAKE)  # the sender may be waiting for a batch: it need not wait out its poll
+        except queue.Full:  # busy sending: it sees _stopping after this batch
+            pass
         self._sender.join(drain)
         with self._state:
             leftovers = []
@@ -314,9 +320,11 @@ class SpoolingExporter:
                 self._in_flight = None
             while True:
                 try:
-                    leftovers.append(self._handoff.get_nowait())
+                    request = self._handoff.get_nowait()
                 except queue.Empty:
                     break
+                if request is not _WAKE:
+                    leftovers.append(request)
         for request in leftovers:
             self._store(request)
         try:
@@ -332,6 +340,9 @@ class SpoolingExporter:
             try:  # live batches first; with a backlog to send, never wait for one
                 request = self._handoff.get_nowait() if replaying else self._handoff.get(timeout=0.05 if self._spool_has_rows else 0.5)
             except queue.Empty:
+                request = None
+            if request is _WAKE:
+                self._handoff.task_done()
                 request = None
             if request is not None:
                 try:
