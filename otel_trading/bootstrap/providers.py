@@ -32,6 +32,8 @@ from otel_trading import export, logs
 from otel_trading.bootstrap import lifecycle, resource, views
 from otel_trading.bootstrap.configure import Telemetry
 from otel_trading.config import Settings
+from otel_trading.export import sidecar as sidecar_module
+from otel_trading.export.sidecar import SidecarLogRecordProcessor, SidecarSpanProcessor
 from otel_trading.report import report
 from otel_trading.trading import metrics
 
@@ -65,15 +67,20 @@ def build(settings: Settings, auto_instrumentation_version: str | None) -> Telem
     )
     for processor in logs.span_processors(settings):
         telemetry.tracer_provider.add_span_processor(processor)
+    sidecar = _sidecar(settings)
     reporting = {"report_interval": settings.drop_report_interval, "shutdown_timeout_millis": settings.shutdown_timeout * 1000}
-    for exporter in _exporters("traces", settings):
+    if sidecar is not None and _exported("traces"):
+        telemetry.tracer_provider.add_span_processor(SidecarSpanProcessor(sidecar))
+    for exporter in [] if sidecar is not None else _exporters("traces", settings):
         telemetry.tracer_provider.add_span_processor(
             export.ReportingBatchSpanProcessor(exporter, **_queue(settings.bsp_max_queue_size, settings.bsp_max_export_batch_size), **reporting)
         )
     set_tracer_provider(telemetry.tracer_provider)
 
     telemetry.logger_provider = LoggerProvider(resource=res, shutdown_on_exit=False)
-    for exporter in _exporters("logs", settings):
+    if sidecar is not None and _exported("logs"):
+        telemetry.logger_provider.add_log_record_processor(SidecarLogRecordProcessor(sidecar))
+    for exporter in [] if sidecar is not None else _exporters("logs", settings):
         telemetry.logger_provider.add_log_record_processor(
             export.ReportingBatchLogRecordProcessor(exporter, **_queue(settings.blrp_max_queue_size, settings.blrp_max_export_batch_size), **reporting)
         )
@@ -83,6 +90,17 @@ def build(settings: Settings, auto_instrumentation_version: str | None) -> Telem
     metrics.install(settings, telemetry.meter_provider)
     lifecycle.install(telemetry)
     return telemetry
+
+
+def _sidecar(settings: Settings) -> sidecar_module.Sidecar | None:
+    """The export helper link when OTEL_TRADING_EXPORT_PROCESS is on and spans or logs are exported."""
+    if not settings.export_process or not (_exported("traces") or _exported("logs")):
+        return None
+    return sidecar_module.start(settings)
+
+
+def _exported(signal: str) -> bool:
+    return any(name != "none" for name in _get_exporter_names(signal))
 
 
 def _exporters(signal: str, settings: Settings) -> list:

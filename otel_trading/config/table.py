@@ -123,6 +123,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("shutdown_timeout", "OTEL_TRADING_SHUTDOWN_TIMEOUT", number(), 5.0, "Seconds the exit / SIGTERM flush may take at most, even with a hung collector."),
     # --- export path (PERF) ---
     Setting("fast_export", "OTEL_TRADING_FAST_EXPORT", BOOLEAN, True, "Encode OTLP spans and log records (gRPC and HTTP) with otel-trading's direct encoder: the same bytes as the stock encoder, several times cheaper; `false` = the stock exporters."),
+    Setting("export_process", "OTEL_TRADING_EXPORT_PROCESS", BOOLEAN, True, "Export spans and log records from a helper process (one per app process) so encoding and sending never compete with the app for the GIL; `false` = the SDK's batch processors in the app's process."),
+    Setting("export_buffer_size", "OTEL_TRADING_EXPORT_BUFFER_SIZE", integer(1), 65536, "With the helper process: spans (and, separately, log records) the app holds at most, queued or sent but not yet confirmed exported; absorbs bursts and a helper restart."),
+    Setting("export_full_policy", "OTEL_TRADING_EXPORT_FULL_POLICY", choice("block", "drop"), "block", "With the helper process, when the buffer is full: `block` waits up to OTEL_TRADING_EXPORT_BLOCK_TIMEOUT for room (once per overflow, then drops and counts until half the buffer is free again); `drop` drops and counts at once."),
+    Setting("export_block_timeout", "OTEL_TRADING_EXPORT_BLOCK_TIMEOUT", number(), 0.5, "Seconds the `block` policy may hold the emitting thread at most, per overflow."),
     Setting("drop_report_interval", "OTEL_TRADING_DROP_REPORT_INTERVAL", number(), 10.0, "Seconds between the warnings that count spans / log records dropped because the export queue was full."),
     # --- tracing helpers and trading metrics (TRADING) ---
     Setting("strict", "OTEL_TRADING_STRICT", BOOLEAN, False, "Raise on bad input to the tracing helpers instead of warning once and carrying on."),

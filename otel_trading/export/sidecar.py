@@ -1,0 +1,461 @@
+"""Spans and log records exported by a helper process, so encoding and sending never take the app's GIL.
+
+With the in-process path the SDK's export thread shares the interpreter lock
+with the app: under a busy producer it gets too little time, its queue fills and
+items are dropped whatever the queue size. Here the app's processors only queue
+the ended span / emitted record (what the SDK batch processor does too); a
+flusher thread turns each batch into tuples of primitives and one ``marshal``
+string (:mod:`otel_trading.export.records`) and writes it to a socket pair, a
+syscall that releases the GIL. The helper process
+(``python -m otel_trading.export.helper``, one per app process) rebuilds SDK
+objects and exports them with the exporters the in-process path would have built
+(``providers._exporters``, same settings), then acknowledges each batch with the
+number exported and failed.
+
+Nothing is lost silently:
+
+* a batch stays in the app until the helper acknowledges it; if the helper dies
+  (even ``kill -9``) a new one is started and unacknowledged batches are sent
+  again (a batch in flight at the moment of death may be exported twice);
+* the app holds at most ``OTEL_TRADING_EXPORT_BUFFER_SIZE`` items per signal
+  (queued + unacknowledged); beyond it ``OTEL_TRADING_EXPORT_FULL_POLICY=block``
+  waits up to ``OTEL_TRADING_EXPORT_BLOCK_TIMEOUT`` seconds for room, once per
+  overflow, then drops and counts (``drop`` drops and counts at once); a
+  drop is one counter increment, and a line on stderr says how many, periodically;
+* at exit and on SIGTERM the queue is sent and the acknowledgements awaited,
+  bounded by ``OTEL_TRADING_SHUTDOWN_TIMEOUT``; what is unconfirmed then is reported.
+
+Forked children (gunicorn workers, multiprocessing fork) start empty and get
+their own helper the first time they export; the parent's queue stays the parent's.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import weakref
+from collections import deque
+from typing import Any
+
+from opentelemetry.sdk._logs import LogRecordProcessor
+from opentelemetry.sdk.trace import SpanProcessor
+
+from otel_trading.export.records import ACK, HEADER, LOGS, SPANS, LogRecorder, SpanRecorder, dumps
+from otel_trading.report import report
+
+FRAME_ITEMS = 4096  # items per frame at most: bounds one marshal call and one acknowledgement
+_IDLE_WAIT = 0.2  # seconds the flusher sleeps with nothing announced (a safety net, items wake it)
+_RESTARTS = 5  # helper starts in a row that die within _SHORT_LIFE before giving up
+_SHORT_LIFE = 10.0
+
+
+class _Signal:
+    """One signal's queue and counts (spans or log records)."""
+
+    def __init__(self, kind: int, what: str, capacity: int) -> None:
+        self.kind = kind
+        self.what = what
+        self.capacity = capacity
+        self.items: deque = deque()
+        self.recorder = SpanRecorder() if kind == SPANS else LogRecorder()
+        self.in_flight = 0  # sent to the helper, not acknowledged yet
+        self.sent = 0  # taken from the queue and sent (or sent again after a restart)
+        self.delivered = 0  # acknowledged as exported
+        self.failed = 0  # acknowledged as failed (exporter gave up after its retries)
+        self.dropped = 0  # buffer full, helper unavailable, or not encodable
+        self.lost = 0  # unconfirmed when shutdown timed out
+        self.reported = (0, 0)  # (dropped, failed) already reported
+        self.gave_up = False  # a block timed out: drop without waiting until room is back
+        self.closed = False
+
+
+class Sidecar:
+    """The app's side of the helper process: queues, flusher thread, acknowledgements, counts."""
+
+    def __init__(
+        self,
+        capacity: int = 65536,
+        full_policy: str = "block",
+        block_timeout: float = 0.5,
+        shutdown_timeout: float = 5.0,
+        report_interval: float = 10.0,
+    ) -> None:
+        self.full_policy = full_policy
+        self.block_timeout = block_timeout
+        self.shutdown_timeout = shutdown_timeout
+        self.report_interval = report_interval
+        self.signals = {SPANS: _Signal(SPANS, "span", capacity), LOGS: _Signal(LOGS, "log record", capacity)}
+        self._reset()
+        if hasattr(os, "register_at_fork"):
+            ref = weakref.ref(self)
+            os.register_at_fork(after_in_child=lambda: (lambda s: s and s._after_fork())(ref()))
+
+    def _reset(self) -> None:
+        self._lock = threading.Lock()
+        self._room = threading.Condition(self._lock)  # notified on every acknowledgement
+        self._wake = threading.Event()
+        self._unacked: dict[int, tuple[_Signal, bytes, int]] = {}
+        self._seq = 0
+        self._sock: socket.socket | None = None
+        self._proc: subprocess.Popen | None = None
+        self._started_at = 0.0
+        self._short_lives = 0
+        self.restarts = 0
+        self.unavailable = False  # the helper could not be kept running: items are dropped and counted
+        self._stopping = False
+        self._deadline: float | None = None
+        self._next_report = time.monotonic() + self.report_interval
+        self._flusher = threading.Thread(target=self._run, name="otel-trading-sidecar", daemon=True)
+        self._flusher.start()
+
+    def _after_fork(self) -> None:
+        """A forked child keeps nothing of the parent's: own queues, own helper, own counts."""
+        if self._sock is not None:
+            try:
+                self._sock.close()  # the child's copy only: the parent's helper sees EOF when the parent closes
+            except OSError:
+                pass
+        self.signals = {kind: _Signal(kind, sig.what, sig.capacity) for kind, sig in self.signals.items()}
+        self._reset()
+
+    # ------------------------------------------------------------------ producer side
+
+    def put(self, sig: _Signal, item: Any) -> None:
+        """Queue ``item`` (the hot path: a length check and an append)."""
+        items = sig.items
+        if len(items) + sig.in_flight >= sig.capacity or sig.closed:
+            if not self._room_for(sig):
+                return
+        if not items:
+            self._wake.set()
+        items.append(item)
+
+    def _room_for(self, sig: _Signal) -> bool:
+        """Buffer full: wait (policy ``block``, bounded, once per overflow) or drop and count."""
+        if sig.closed or self.unavailable:
+            return self._drop(sig)
+        if self.full_policy == "block" and not sig.gave_up and threading.current_thread() is not self._flusher:
+            deadline = time.monotonic() + self.block_timeout
+            with self._room:
+                while len(sig.items) + sig.in_flight >= sig.capacity:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0 or self.unavailable:
+                        sig.gave_up = True
+                        break
+                    self._wake.set()
+                    self._room.wait(remaining)
+                else:
+                    return True
+        elif len(sig.items) + sig.in_flight < sig.capacity:
+            return True
+        return self._drop(sig)
+
+    def _drop(self, sig: _Signal) -> bool:
+        with self._lock:
+            sig.dropped += 1
+        return False
+
+    def flush(self, kind: int, timeout: float) -> bool:
+        """Wait until everything queued for ``kind`` is acknowledged (or ``timeout`` seconds pass)."""
+        sig = self.signals[kind]
+        deadline = time.monotonic() + timeout
+        with self._room:
+            while (sig.items or sig.in_flight) and not self.unavailable:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._wake.set()
+                self._room.wait(min(remaining, 0.05))
+        return True
+
+    def close(self, kind: int) -> None:
+        """Flush ``kind`` and stop taking it; when every signal is closed, stop the helper."""
+        if self._deadline is None:
+            self._deadline = time.monotonic() + self.shutdown_timeout
+        sig = self.signals[kind]
+        if sig.closed:
+            return
+        self.flush(kind, max(self._deadline - time.monotonic(), 0))
+        sig.closed = True
+        if all(s.closed for s in self.signals.values()):
+            self._stop()
+
+    def _stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        self._flusher.join(max(self._deadline - time.monotonic(), 0))
+        sock, proc = self._sock, self._proc
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_WR)  # the helper exports what it holds, acknowledges, exits
+            except OSError:
+                pass
+        if proc is not None:
+            try:
+                proc.wait(max(self._deadline - time.monotonic(), 0.01))
+            except subprocess.TimeoutExpired:
+                pass  # it finishes on its own (bounded there too); we stop waiting
+        with self._lock:
+            for sig in self.signals.values():
+                sig.lost += sig.in_flight + len(sig.items)
+                sig.in_flight = 0
+                sig.items.clear()
+        self._report(final=True)
+
+    # ------------------------------------------------------------------ counts
+
+    def stats(self) -> dict[str, Any]:
+        """Exact counts per signal: produced = delivered + failed + dropped + lost + pending."""
+        out: dict[str, Any] = {"helper_pid": self._proc.pid if self._proc else None, "restarts": self.restarts}
+        with self._lock:
+            for sig in self.signals.values():
+                pending = len(sig.items) + sig.in_flight
+                out["spans" if sig.kind == SPANS else "logs"] = {
+                    "produced": sig.delivered + sig.failed + sig.dropped + sig.lost + pending,
+                    "delivered": sig.delivered,
+                    "failed": sig.failed,
+                    "dropped": sig.dropped,
+                    "lost": sig.lost,
+                    "pending": pending,
+                }
+        return out
+
+    def _report(self, final: bool = False) -> None:
+        for sig in self.signals.values():
+            with self._lock:
+                dropped, failed = sig.dropped - sig.reported[0], sig.failed - sig.reported[1]
+                sig.reported = (sig.dropped, sig.failed)
+            if dropped:
+                reason = "export helper unavailable" if self.unavailable else f"export buffer full, OTEL_TRADING_EXPORT_BUFFER_SIZE={sig.capacity}"
+                report(f"dropped {dropped} {sig.what}s ({reason}; {sig.dropped} since start)")
+            if failed:
+                report(f"{failed} {sig.what}s failed to export (the exporter gave up after its retries; {sig.failed} since start)")
+            if final and sig.lost:
+                report(f"{sig.lost} {sig.what}s were not confirmed exported within OTEL_TRADING_SHUTDOWN_TIMEOUT={self.shutdown_timeout:g}s")
+        self._next_report = time.monotonic() + self.report_interval
+
+    # ------------------------------------------------------------------ flusher thread
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(_IDLE_WAIT)
+            self._wake.clear()
+            try:
+                if any(sig.items for sig in self.signals.values()) or self._unacked:
+                    self._ensure_helper()
+                for sig in self.signals.values():
+                    self._send_queued(sig)
+                if time.monotonic() >= self._next_report:
+                    self._report()
+            except Exception as exc:  # noqa: BLE001 - the flusher must survive anything
+                report(f"export helper link error: {exc!r}")
+                time.sleep(0.1)
+            if self._stopping and not any(sig.items for sig in self.signals.values()):
+                return
+
+    def _send_queued(self, sig: _Signal) -> None:
+        items = sig.items
+        while items:
+            take = min(len(items), FRAME_ITEMS)
+            with self._lock:
+                sig.in_flight += take  # counted before popping: the producer's capacity check never undercounts
+            batch = [items.popleft() for _ in range(take)]
+            records = []
+            record = sig.recorder.record
+            for item in batch:
+                try:
+                    records.append(record(item))
+                except Exception:  # noqa: BLE001 - a malformed item is counted, never fatal
+                    pass
+            with self._lock:
+                sig.in_flight -= take - len(records)
+                sig.dropped += take - len(records)
+            if not records:
+                continue
+            if self.unavailable:
+                with self._lock:
+                    sig.in_flight -= len(records)
+                    sig.dropped += len(records)
+                continue
+            payload = dumps(records)
+            with self._lock:
+                self._seq += 1
+                seq = self._seq
+                self._unacked[seq] = (sig, payload, len(records))
+                sig.sent += len(records)
+            self._send(seq, sig.kind, payload)
+
+    def _send(self, seq: int, kind: int, payload: bytes) -> None:
+        sock = self._sock
+        if sock is None:
+            return  # resent when the helper is back
+        try:
+            sock.sendall(HEADER.pack(kind, seq, len(payload)) + payload)  # one syscall: each one costs a GIL hand-back
+        except OSError:
+            self._helper_gone(sock)
+
+    # ------------------------------------------------------------------ helper process
+
+    def _ensure_helper(self) -> None:
+        if self._sock is not None or self.unavailable:
+            return
+        proc = self._proc
+        if proc is not None:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            lived = time.monotonic() - self._started_at
+            self._short_lives = self._short_lives + 1 if lived < _SHORT_LIFE else 0
+            if self._short_lives >= _RESTARTS:
+                self._give_up(f"the export helper exited {_RESTARTS} times within {_SHORT_LIFE:g}s (last code {proc.returncode})")
+                return
+            self.restarts += 1
+        ours, theirs = socket.socketpair()
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "otel_trading.export.helper", str(theirs.fileno())],
+                pass_fds=(theirs.fileno(),),
+                env=helper_environment(),
+                stdin=subprocess.DEVNULL,
+            )
+        except OSError as exc:
+            ours.close()
+            self._give_up(f"the export helper could not start ({exc})")
+            return
+        finally:
+            theirs.close()
+        self._started_at = time.monotonic()
+        self._sock = ours
+        threading.Thread(target=self._read_acks, args=(ours,), name="otel-trading-sidecar-acks", daemon=True).start()
+        with self._lock:
+            resend = sorted(self._unacked.items())
+        for seq, (sig, payload, _) in resend:
+            self._send(seq, sig.kind, payload)
+
+    def _give_up(self, why: str) -> None:
+        report(f"{why}; spans and log records are dropped and counted from now on (OTEL_TRADING_EXPORT_PROCESS=false exports in-process)")
+        with self._room:
+            self.unavailable = True
+            for sig in self.signals.values():
+                sig.dropped += sig.in_flight
+                sig.in_flight = 0
+            self._unacked.clear()
+            self._room.notify_all()
+
+    def _helper_gone(self, sock: socket.socket) -> None:
+        with self._lock:
+            if self._sock is sock:
+                self._sock = None
+        try:
+            sock.close()
+        except OSError:
+            pass
+        self._wake.set()
+
+    def _read_acks(self, sock: socket.socket) -> None:
+        buf = bytearray(ACK.size)
+        view = memoryview(buf)
+        while True:
+            got = 0
+            try:
+                while got < ACK.size:
+                    n = sock.recv_into(view[got:])
+                    if n == 0:
+                        raise EOFError
+                    got += n
+            except (OSError, EOFError):
+                self._helper_gone(sock)
+                with self._room:
+                    self._room.notify_all()
+                return
+            seq, exported, failed = ACK.unpack(buf)
+            with self._room:
+                entry = self._unacked.pop(seq, None)
+                if entry is not None:
+                    sig, _, count = entry
+                    sig.in_flight -= count
+                    sig.delivered += exported
+                    sig.failed += count - exported  # what the helper did not export, whatever the reason
+                    if sig.gave_up and len(sig.items) + sig.in_flight < sig.capacity // 2:
+                        sig.gave_up = False
+                self._room.notify_all()
+
+
+def helper_environment() -> dict[str, str]:
+    """The app's environment for the helper, minus ``opentelemetry-instrument``'s start-up hook
+    (the helper must not instrument itself) and with otel_trading importable as in the app."""
+    env = dict(os.environ)
+    hook_dir = None
+    auto = sys.modules.get("opentelemetry.instrumentation.auto_instrumentation")
+    if auto is not None and getattr(auto, "__file__", None):
+        hook_dir = os.path.dirname(os.path.abspath(auto.__file__))
+    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and os.path.abspath(p) != hook_dir]
+    env["PYTHONPATH"] = os.pathsep.join([package_root, *paths])
+    return env
+
+
+class SidecarSpanProcessor(SpanProcessor):
+    """Queues sampled ended spans for the export helper (add it after the redacting processor)."""
+
+    def __init__(self, sidecar: Sidecar) -> None:
+        self.sidecar = sidecar
+        self._put = sidecar.put
+        self._kind = SPANS
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        return None
+
+    def on_end(self, span: Any) -> None:
+        if span.context.trace_flags.sampled:
+            self._put(self.sidecar.signals[SPANS], span)
+
+    def shutdown(self) -> None:
+        self.sidecar.close(SPANS)
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.sidecar.flush(SPANS, timeout_millis / 1000)
+
+
+class SidecarLogRecordProcessor(LogRecordProcessor):
+    """Queues emitted log records for the export helper."""
+
+    def __init__(self, sidecar: Sidecar) -> None:
+        self.sidecar = sidecar
+        self._put = sidecar.put
+
+    def on_emit(self, log_record: Any) -> None:
+        self._put(self.sidecar.signals[LOGS], log_record)
+
+    def enabled(self, *args: Any, **kwargs: Any) -> bool:
+        return True
+
+    def shutdown(self) -> None:
+        self.sidecar.close(LOGS)
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.sidecar.flush(LOGS, timeout_millis / 1000)
+
+
+_current: Sidecar | None = None
+
+
+def current() -> Sidecar | None:
+    """This process's sidecar, when ``OTEL_TRADING_EXPORT_PROCESS`` is on (for counts: ``current().stats()``)."""
+    return _current
+
+
+def start(settings: Any) -> Sidecar:
+    global _current
+    _current = Sidecar(
+        capacity=settings.export_buffer_size,
+        full_policy=settings.export_full_policy,
+        block_timeout=settings.export_block_timeout,
+        shutdown_timeout=settings.shutdown_timeout,
+        report_interval=settings.drop_report_interval,
+    )
+    return _current
