@@ -86,11 +86,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("propagators", "OTEL_PROPAGATORS", NAMES, None, "Propagators (SDK default `tracecontext,baggage`)."),
     Setting("bsp_schedule_delay", "OTEL_BSP_SCHEDULE_DELAY", integer(0), None, "Span batch delay, ms (SDK default 5000)."),
     Setting("bsp_export_timeout", "OTEL_BSP_EXPORT_TIMEOUT", integer(0), None, "Span batch export timeout, ms (SDK default 30000)."),
-    Setting("bsp_max_queue_size", "OTEL_BSP_MAX_QUEUE_SIZE", integer(1), 8192, "Span queue size; spans beyond it are dropped and counted (SDK default 2048 drops under load)."),
+    Setting("bsp_max_queue_size", "OTEL_BSP_MAX_QUEUE_SIZE", integer(1), 8192, "Span queue size; spans beyond it are dropped and counted (SDK default 2048 drops under load). With the export helper process: spans held in the app, queued or sent but not yet confirmed exported (OTEL_TRADING_EXPORT_FULL_POLICY says what happens beyond)."),
     Setting("bsp_max_export_batch_size", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", integer(1), 2048, "Spans per export batch, at most the queue size (SDK default 512: small batches cost the export thread more GIL hand-offs per item)."),
     Setting("blrp_schedule_delay", "OTEL_BLRP_SCHEDULE_DELAY", integer(0), None, "Log batch delay, ms (SDK default 1000)."),
     Setting("blrp_export_timeout", "OTEL_BLRP_EXPORT_TIMEOUT", integer(0), None, "Log batch export timeout, ms (SDK default 30000)."),
-    Setting("blrp_max_queue_size", "OTEL_BLRP_MAX_QUEUE_SIZE", integer(1), 8192, "Log record queue size; records beyond it are dropped and counted (SDK default 2048)."),
+    Setting("blrp_max_queue_size", "OTEL_BLRP_MAX_QUEUE_SIZE", integer(1), 8192, "Log record queue size; records beyond it are dropped and counted (SDK default 2048). With the export helper process: records held in the app, queued or sent but not yet confirmed exported."),
     Setting("blrp_max_export_batch_size", "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", integer(1), 2048, "Log records per export batch, at most the queue size (SDK default 512: small batches cost the export thread more GIL hand-offs per item)."),
     Setting("metric_export_interval", "OTEL_METRIC_EXPORT_INTERVAL", integer(1), None, "Metric export interval, ms (SDK default 60000)."),
     Setting("metric_export_timeout", "OTEL_METRIC_EXPORT_TIMEOUT", integer(1), None, "Metric export timeout, ms (SDK default 30000)."),
@@ -124,8 +124,7 @@ SETTINGS: tuple[Setting, ...] = (
     # --- export path (PERF) ---
     Setting("fast_export", "OTEL_TRADING_FAST_EXPORT", BOOLEAN, True, "Encode OTLP spans and log records (gRPC and HTTP) with otel-trading's direct encoder: the same bytes as the stock encoder, several times cheaper; `false` = the stock exporters."),
     Setting("export_process", "OTEL_TRADING_EXPORT_PROCESS", BOOLEAN, True, "Export spans and log records from a helper process (one per app process) so encoding and sending never compete with the app for the GIL; `false` = the SDK's batch processors in the app's process."),
-    Setting("export_buffer_size", "OTEL_TRADING_EXPORT_BUFFER_SIZE", integer(1), 65536, "With the helper process: spans (and, separately, log records) the app holds at most, queued or sent but not yet confirmed exported; absorbs bursts and a helper restart."),
-    Setting("export_full_policy", "OTEL_TRADING_EXPORT_FULL_POLICY", choice("block", "drop"), "block", "With the helper process, when the buffer is full: `block` waits up to OTEL_TRADING_EXPORT_BLOCK_TIMEOUT for room (once per overflow, then drops and counts until half the buffer is free again); `drop` drops and counts at once."),
+    Setting("export_full_policy", "OTEL_TRADING_EXPORT_FULL_POLICY", choice("block", "drop"), "block", "With the export helper process, when OTEL_BSP_MAX_QUEUE_SIZE / OTEL_BLRP_MAX_QUEUE_SIZE items are held: `block` waits up to OTEL_TRADING_EXPORT_BLOCK_TIMEOUT for room (once per overflow, then drops and counts until half is free again); `drop` drops and counts at once."),
     Setting("export_block_timeout", "OTEL_TRADING_EXPORT_BLOCK_TIMEOUT", number(), 0.5, "Seconds the `block` policy may hold the emitting thread at most, per overflow."),
     Setting("drop_report_interval", "OTEL_TRADING_DROP_REPORT_INTERVAL", number(), 10.0, "Seconds between the warnings that count spans / log records dropped because the export queue was full."),
     # --- tracing helpers and trading metrics (TRADING) ---

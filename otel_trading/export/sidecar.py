@@ -41,8 +41,11 @@ import weakref
 from collections import deque
 from typing import Any
 
+from opentelemetry.metrics import get_meter_provider
 from opentelemetry.sdk._logs import LogRecordProcessor
+from opentelemetry.sdk._shared_internal._processor_metrics import create_processor_metrics
 from opentelemetry.sdk.trace import SpanProcessor
+from opentelemetry.semconv._incubating.attributes.otel_attributes import OtelComponentTypeValues
 
 from otel_trading.export.records import ACK, HEADER, LOGS, SPANS, LogRecorder, SpanRecorder, dumps
 from otel_trading.report import report
@@ -56,10 +59,12 @@ _SHORT_LIFE = 10.0
 class _Signal:
     """One signal's queue and counts (spans or log records)."""
 
-    def __init__(self, kind: int, what: str, capacity: int) -> None:
+    def __init__(self, kind: int, what: str, capacity: int, queue_env: str, metrics: Any) -> None:
         self.kind = kind
         self.what = what
         self.capacity = capacity
+        self.queue_env = queue_env
+        self.metrics = metrics  # the SDK's otel.sdk.processor.*.processed counters, fed off the hot path
         self.items: deque = deque()
         self.recorder = SpanRecorder() if kind == SPANS else LogRecorder()
         self.in_flight = 0  # sent to the helper, not acknowledged yet
@@ -68,7 +73,9 @@ class _Signal:
         self.failed = 0  # acknowledged as failed (exporter gave up after its retries)
         self.dropped = 0  # buffer full, helper unavailable, or not encodable
         self.lost = 0  # unconfirmed when shutdown timed out
+        self.after_shutdown = 0  # emitted after shutdown (the SDK ignores them too)
         self.reported = (0, 0)  # (dropped, failed) already reported
+        self.counted = (0, 0)  # (delivered, dropped) already added to the metrics
         self.gave_up = False  # a block timed out: drop without waiting until room is back
         self.closed = False
 
@@ -78,17 +85,27 @@ class Sidecar:
 
     def __init__(
         self,
-        capacity: int = 65536,
+        span_capacity: int = 8192,
+        log_capacity: int = 8192,
         full_policy: str = "block",
         block_timeout: float = 0.5,
         shutdown_timeout: float = 5.0,
         report_interval: float = 10.0,
+        internal_metrics: bool = False,
     ) -> None:
         self.full_policy = full_policy
         self.block_timeout = block_timeout
         self.shutdown_timeout = shutdown_timeout
         self.report_interval = report_interval
-        self.signals = {SPANS: _Signal(SPANS, "span", capacity), LOGS: _Signal(LOGS, "log record", capacity)}
+        provider = get_meter_provider()
+        self.signals = {
+            SPANS: _Signal(SPANS, "span", span_capacity, "OTEL_BSP_MAX_QUEUE_SIZE", create_processor_metrics(
+                "traces", OtelComponentTypeValues.BATCHING_SPAN_PROCESSOR, provider, capacity=span_capacity, enabled=internal_metrics)),
+            LOGS: _Signal(LOGS, "log record", log_capacity, "OTEL_BLRP_MAX_QUEUE_SIZE", create_processor_metrics(
+                "logs", OtelComponentTypeValues.BATCHING_LOG_PROCESSOR, provider, capacity=log_capacity, enabled=internal_metrics)),
+        }
+        for sig in self.signals.values():
+            sig.metrics.register_queue_size(lambda sig=sig: len(sig.items) + sig.in_flight)
         self._reset()
         if hasattr(os, "register_at_fork"):
             ref = weakref.ref(self)
@@ -119,7 +136,7 @@ class Sidecar:
                 self._sock.close()  # the child's copy only: the parent's helper sees EOF when the parent closes
             except OSError:
                 pass
-        self.signals = {kind: _Signal(kind, sig.what, sig.capacity) for kind, sig in self.signals.items()}
+        self.signals = {kind: _Signal(kind, sig.what, sig.capacity, sig.queue_env, sig.metrics) for kind, sig in self.signals.items()}
         self._reset()
 
     # ------------------------------------------------------------------ producer side
@@ -136,7 +153,11 @@ class Sidecar:
 
     def _room_for(self, sig: _Signal) -> bool:
         """Buffer full: wait (policy ``block``, bounded, once per overflow) or drop and count."""
-        if sig.closed or self.unavailable:
+        if sig.closed:
+            with self._lock:
+                sig.after_shutdown += 1
+            return False
+        if self.unavailable:
             return self._drop(sig)
         if self.full_policy == "block" and not sig.gave_up and threading.current_thread() is not self._flusher:
             deadline = time.monotonic() + self.block_timeout
@@ -174,8 +195,8 @@ class Sidecar:
 
     def close(self, kind: int) -> None:
         """Flush ``kind`` and stop taking it; when every signal is closed, stop the helper."""
-        if self._deadline is None:
-            self._deadline = time.monotonic() + self.shutdown_timeout
+        if self._deadline is None:  # a little inside the bound the caller enforces, so the report gets out
+            self._deadline = time.monotonic() + self.shutdown_timeout * 0.9
         sig = self.signals[kind]
         if sig.closed:
             return
@@ -204,6 +225,7 @@ class Sidecar:
                 sig.lost += sig.in_flight + len(sig.items)
                 sig.in_flight = 0
                 sig.items.clear()
+        self._count()
         self._report(final=True)
 
     # ------------------------------------------------------------------ counts
@@ -221,22 +243,36 @@ class Sidecar:
                     "dropped": sig.dropped,
                     "lost": sig.lost,
                     "pending": pending,
+                    "after_shutdown": sig.after_shutdown,
                 }
         return out
 
+    def _count(self) -> None:
+        """Feed the SDK processor metrics (delivered, dropped) in one add each, off the hot path."""
+        for sig in self.signals.values():
+            delivered, dropped = sig.delivered, sig.dropped
+            if (delivered, dropped) != sig.counted:
+                if delivered > sig.counted[0]:
+                    sig.metrics.finish_items(delivered - sig.counted[0])
+                if dropped > sig.counted[1]:
+                    sig.metrics.drop_items(dropped - sig.counted[1])
+                sig.counted = (delivered, dropped)
+
     def _report(self, final: bool = False) -> None:
+        now = time.monotonic()
+        window = now - (self._next_report - self.report_interval)
         for sig in self.signals.values():
             with self._lock:
                 dropped, failed = sig.dropped - sig.reported[0], sig.failed - sig.reported[1]
                 sig.reported = (sig.dropped, sig.failed)
             if dropped:
-                reason = "export helper unavailable" if self.unavailable else f"export buffer full, OTEL_TRADING_EXPORT_BUFFER_SIZE={sig.capacity}"
-                report(f"dropped {dropped} {sig.what}s ({reason}; {sig.dropped} since start)")
+                reason = "export helper unavailable" if self.unavailable else f"export queue full, {sig.queue_env}={sig.capacity}"
+                report(f"dropped {dropped} {sig.what}s in the last {window:.1f}s ({reason}{', at shutdown' if final else ''}; {sig.dropped} dropped since start)")
             if failed:
                 report(f"{failed} {sig.what}s failed to export (the exporter gave up after its retries; {sig.failed} since start)")
             if final and sig.lost:
                 report(f"{sig.lost} {sig.what}s were not confirmed exported within OTEL_TRADING_SHUTDOWN_TIMEOUT={self.shutdown_timeout:g}s")
-        self._next_report = time.monotonic() + self.report_interval
+        self._next_report = now + self.report_interval
 
     # ------------------------------------------------------------------ flusher thread
 
@@ -249,6 +285,7 @@ class Sidecar:
                     self._ensure_helper()
                 for sig in self.signals.values():
                     self._send_queued(sig)
+                self._count()
                 if time.monotonic() >= self._next_report:
                     self._report()
             except Exception as exc:  # noqa: BLE001 - the flusher must survive anything
@@ -452,7 +489,9 @@ def current() -> Sidecar | None:
 def start(settings: Any) -> Sidecar:
     global _current
     _current = Sidecar(
-        capacity=settings.export_buffer_size,
+        span_capacity=settings.bsp_max_queue_size,
+        log_capacity=settings.blrp_max_queue_size,
+        internal_metrics=settings.sdk_internal_metrics,
         full_policy=settings.export_full_policy,
         block_timeout=settings.export_block_timeout,
         shutdown_timeout=settings.shutdown_timeout,
