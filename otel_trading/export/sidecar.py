@@ -72,12 +72,20 @@ class _Signal:
         self.delivered = 0  # acknowledged as exported
         self.failed = 0  # acknowledged as failed (exporter gave up after its retries)
         self.dropped = 0  # buffer full, helper unavailable, or not encodable
-        self.lost = 0  # unconfirmed when shutdown timed out
+        self.unconfirmed = 0  # sent or queued, not confirmed exported when shutdown timed out
         self.after_shutdown = 0  # emitted after shutdown (the SDK ignores them too)
         self.reported = (0, 0)  # (dropped, failed) already reported
         self.counted = (0, 0)  # (delivered, dropped) already added to the metrics
         self.gave_up = False  # a block timed out: drop without waiting until room is back
+        self.attached = False  # a processor feeds it: shutdown waits for its close
         self.closed = False
+
+
+    def fresh(self) -> _Signal:
+        """The same signal with nothing queued or counted (a forked child's)."""
+        sig = _Signal(self.kind, self.what, self.capacity, self.queue_env, self.metrics)
+        sig.attached = self.attached
+        return sig
 
 
 class Sidecar:
@@ -85,8 +93,8 @@ class Sidecar:
 
     def __init__(
         self,
-        span_capacity: int = 8192,
-        log_capacity: int = 8192,
+        span_capacity: int = 65536,
+        log_capacity: int = 65536,
         full_policy: str = "block",
         block_timeout: float = 0.5,
         shutdown_timeout: float = 5.0,
@@ -106,12 +114,15 @@ class Sidecar:
         }
         for sig in self.signals.values():
             sig.metrics.register_queue_size(lambda sig=sig: len(sig.items) + sig.in_flight)
-        self._reset()
+        self._reset(eager=True)
         if hasattr(os, "register_at_fork"):
             ref = weakref.ref(self)
             os.register_at_fork(after_in_child=lambda: (lambda s: s and s._after_fork())(ref()))
 
-    def _reset(self) -> None:
+    def _reset(self, eager: bool = False) -> None:
+        """Fresh state and flusher thread; ``eager`` starts the helper now (the app's start-up hides its own)
+        instead of with the first item (forked children: a pool worker that never exports starts none)."""
+        self._eager = eager
         self._lock = threading.Lock()
         self._room = threading.Condition(self._lock)  # notified on every acknowledgement
         self._wake = threading.Event()
@@ -125,7 +136,8 @@ class Sidecar:
         self.unavailable = False  # the helper could not be kept running: items are dropped and counted
         self._stopping = False
         self._deadline: float | None = None
-        self._next_report = time.monotonic() + self.report_interval
+        self._last_report = time.monotonic()
+        self._next_report = self._last_report  # the first drop is reported at once
         self._flusher = threading.Thread(target=self._run, name="otel-trading-sidecar", daemon=True)
         self._flusher.start()
 
@@ -136,7 +148,7 @@ class Sidecar:
                 self._sock.close()  # the child's copy only: the parent's helper sees EOF when the parent closes
             except OSError:
                 pass
-        self.signals = {kind: _Signal(kind, sig.what, sig.capacity, sig.queue_env, sig.metrics) for kind, sig in self.signals.items()}
+        self.signals = {kind: sig.fresh() for kind, sig in self.signals.items()}
         self._reset()
 
     # ------------------------------------------------------------------ producer side
@@ -202,7 +214,7 @@ class Sidecar:
             return
         self.flush(kind, max(self._deadline - time.monotonic(), 0))
         sig.closed = True
-        if all(s.closed for s in self.signals.values()):
+        if all(s.closed for s in self.signals.values() if s.attached):
             self._stop()
 
     def _stop(self) -> None:
@@ -222,7 +234,7 @@ class Sidecar:
                 pass  # it finishes on its own (bounded there too); we stop waiting
         with self._lock:
             for sig in self.signals.values():
-                sig.lost += sig.in_flight + len(sig.items)
+                sig.unconfirmed += sig.in_flight + len(sig.items)
                 sig.in_flight = 0
                 sig.items.clear()
         self._count()
@@ -231,17 +243,17 @@ class Sidecar:
     # ------------------------------------------------------------------ counts
 
     def stats(self) -> dict[str, Any]:
-        """Exact counts per signal: produced = delivered + failed + dropped + lost + pending."""
+        """Exact counts per signal: produced = delivered + failed + dropped + unconfirmed + pending."""
         out: dict[str, Any] = {"helper_pid": self._proc.pid if self._proc else None, "restarts": self.restarts}
         with self._lock:
             for sig in self.signals.values():
                 pending = len(sig.items) + sig.in_flight
                 out["spans" if sig.kind == SPANS else "logs"] = {
-                    "produced": sig.delivered + sig.failed + sig.dropped + sig.lost + pending,
+                    "produced": sig.delivered + sig.failed + sig.dropped + sig.unconfirmed + pending,
                     "delivered": sig.delivered,
                     "failed": sig.failed,
                     "dropped": sig.dropped,
-                    "lost": sig.lost,
+                    "unconfirmed": sig.unconfirmed,
                     "pending": pending,
                     "after_shutdown": sig.after_shutdown,
                 }
@@ -260,7 +272,8 @@ class Sidecar:
 
     def _report(self, final: bool = False) -> None:
         now = time.monotonic()
-        window = now - (self._next_report - self.report_interval)
+        window = now - self._last_report
+        printed = False
         for sig in self.signals.values():
             with self._lock:
                 dropped, failed = sig.dropped - sig.reported[0], sig.failed - sig.reported[1]
@@ -268,11 +281,14 @@ class Sidecar:
             if dropped:
                 reason = "export helper unavailable" if self.unavailable else f"export queue full, {sig.queue_env}={sig.capacity}"
                 report(f"dropped {dropped} {sig.what}s in the last {window:.1f}s ({reason}{', at shutdown' if final else ''}; {sig.dropped} dropped since start)")
+                printed = True
             if failed:
                 report(f"{failed} {sig.what}s failed to export (the exporter gave up after its retries; {sig.failed} since start)")
-            if final and sig.lost:
-                report(f"{sig.lost} {sig.what}s were not confirmed exported within OTEL_TRADING_SHUTDOWN_TIMEOUT={self.shutdown_timeout:g}s")
-        self._next_report = now + self.report_interval
+                printed = True
+            if final and sig.unconfirmed:
+                report(f"{sig.unconfirmed} {sig.what}s were not confirmed exported within OTEL_TRADING_SHUTDOWN_TIMEOUT={self.shutdown_timeout:g}s")
+        if printed:
+            self._last_report, self._next_report = now, now + self.report_interval
 
     # ------------------------------------------------------------------ flusher thread
 
@@ -281,7 +297,7 @@ class Sidecar:
             self._wake.wait(_IDLE_WAIT)
             self._wake.clear()
             try:
-                if any(sig.items for sig in self.signals.values()) or self._unacked:
+                if self._eager or self._unacked or any(sig.items for sig in self.signals.values()):
                     self._ensure_helper()
                 for sig in self.signals.values():
                     self._send_queued(sig)
@@ -442,7 +458,7 @@ class SidecarSpanProcessor(SpanProcessor):
     def __init__(self, sidecar: Sidecar) -> None:
         self.sidecar = sidecar
         self._put = sidecar.put
-        self._kind = SPANS
+        sidecar.signals[SPANS].attached = True
 
     def on_start(self, span: Any, parent_context: Any = None) -> None:
         return None
@@ -464,6 +480,7 @@ class SidecarLogRecordProcessor(LogRecordProcessor):
     def __init__(self, sidecar: Sidecar) -> None:
         self.sidecar = sidecar
         self._put = sidecar.put
+        sidecar.signals[LOGS].attached = True
 
     def on_emit(self, log_record: Any) -> None:
         self._put(self.sidecar.signals[LOGS], log_record)

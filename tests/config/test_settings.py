@@ -76,7 +76,7 @@ def test_defaults_fill_only_unset_standard_variables():
     environ = {"OTEL_BSP_MAX_QUEUE_SIZE": "10"}
     settings.apply_defaults(environ)
     assert environ["OTEL_BSP_MAX_QUEUE_SIZE"] == "10"
-    assert environ["OTEL_BLRP_MAX_QUEUE_SIZE"] == "8192"
+    assert environ["OTEL_BLRP_MAX_QUEUE_SIZE"] == "65536"
     assert environ["OTEL_TRACES_EXPORTER"] == "otlp"
     assert environ["OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED"] == "true"
     assert "OTEL_TRADING_DESK" not in environ and "OTEL_EXPORTER_OTLP_ENDPOINT" not in environ
