@@ -76,14 +76,15 @@ log = structlog.get_logger("bench.app")
 kind = os.environ["BENCH_KIND"]
 start = time.monotonic()
 if kind == "logs":
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     for i in range(n):
         log.info("tick", symbol="BTC-USD", price=101.5, qty=3, i=i)
     out["ns_per_op"] = (time.perf_counter() - t) / n * 1e9
+    out["cpu_ns_per_op"] = (time.process_time() - c) / n * 1e9  # every thread of the app's process
 elif kind in ("spans", "kill"):
     worst = 0.0
     half = n // 2
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     for i in range(n):
         if kind == "kill":
             if i == half:
@@ -94,6 +95,7 @@ elif kind in ("spans", "kill"):
         if kind == "kill":
             worst = max(worst, time.perf_counter() - t0)
     out["ns_per_op"] = (time.perf_counter() - t) / n * 1e9
+    out["cpu_ns_per_op"] = (time.process_time() - c) / n * 1e9
     out["worst_call_ms"] = worst * 1000
 elif kind == "sustained":
     seconds, spans_per_s, logs_per_s, tick = n, 20_000, 80_000, 0.01
@@ -185,7 +187,7 @@ def bench_logs(app: str, receiver, n: int, reps: int) -> dict:
     for mode, rs in runs.items():
         if any("error" in r for r in rs):
             return {"error": next(r["error"] for r in rs if "error" in r)}
-        out[mode] = {"ns_per_line": _median(rs, "ns_per_op"), "dropped": max(n - r["received"]["logs"] for r in rs) if mode in ("helper", "in-process") else 0,
+        out[mode] = {"ns_per_line": _median(rs, "ns_per_op"), "cpu_ns_per_line": _median(rs, "cpu_ns_per_op"), "dropped": max(n - r["received"]["logs"] for r in rs) if mode in ("helper", "in-process") else 0,
                      "spread": [round(r["ns_per_op"]) for r in rs], "warnings": rs[-1]["warnings"]}
     return out
 
@@ -202,7 +204,7 @@ def bench_spans(app: str, receiver, n: int, reps: int) -> dict:
             return {"error": next(r["error"] for r in rs if "error" in r)}
         rates = [r["received"]["spans"] / max(r["last_received"] - r["start"], 1e-9) for r in rs]
         out[mode] = {"delivered_per_s": statistics.median(rates), "lost": max(n - r["received"]["spans"] for r in rs),
-                     "ns_per_span": _median(rs, "ns_per_op"), "spread": [round(x) for x in rates]}
+                     "ns_per_span": _median(rs, "ns_per_op"), "cpu_ns_per_span": _median(rs, "cpu_ns_per_op"), "spread": [round(x) for x in rates]}
     return out
 
 
@@ -272,7 +274,8 @@ def rows(results: dict) -> list[tuple[str, str, str, str, str]]:
             f"{_us(base['ns_per_line'])} no export",
             f"{_us(ours['ns_per_line'])}, dropped {ours['dropped']:,}",
             f"{ours['ns_per_line'] / base['ns_per_line']:.2f}x time",
-            f"in-process export {_us(inproc['ns_per_line'])} ({inproc['ns_per_line'] / base['ns_per_line']:.2f}x), dropped {inproc['dropped']:,}; "
+            f"app CPU/line {_us(ours['cpu_ns_per_line'])} vs {_us(base['cpu_ns_per_line'])} ({ours['cpu_ns_per_line'] / base['cpu_ns_per_line']:.2f}x); "
+            f"in-process export {_us(inproc['ns_per_line'])} ({inproc['ns_per_line'] / base['ns_per_line']:.2f}x, CPU {_us(inproc['cpu_ns_per_line'])}), dropped {inproc['dropped']:,}; "
             f"plain structlog {_us(r['plain']['ns_per_line'])} ({1e9 / r['plain']['ns_per_line']:,.0f}/s vs ours {1e9 / ours['ns_per_line']:,.0f}/s)",
         ))
     r = results.get("spans", {"error": "not run"})
@@ -285,7 +288,8 @@ def rows(results: dict) -> list[tuple[str, str, str, str, str]]:
             f"{stock['delivered_per_s']:,.0f}/s stock SDK, lost {stock['lost']:,}",
             f"{ours['delivered_per_s']:,.0f}/s, lost {ours['lost']:,}",
             f"{ours['delivered_per_s'] / stock['delivered_per_s']:.2f}x rate",
-            f"in-process path {inproc['delivered_per_s']:,.0f}/s, lost {inproc['lost']:,}",
+            f"in-process path {inproc['delivered_per_s']:,.0f}/s, lost {inproc['lost']:,}; app CPU/span: stock {_us(stock['cpu_ns_per_span'])}, "
+            f"in-process {_us(inproc['cpu_ns_per_span'])}, helper path {_us(ours['cpu_ns_per_span'])}",
         ))
     r = results.get("sustained", {"error": "not run"})
     if "error" in r:

@@ -174,6 +174,12 @@ class LogRecorder:
         self._scopes = Interner()
         self._resources = Interner()
 
+    def interned(self, obj: Any) -> tuple | None:
+        """The cached tuple of an InstrumentationScope or Resource."""
+        if obj is None or isinstance(obj, InstrumentationScope):
+            return self._scopes.get(obj, _scope) if obj is not None else None
+        return self._resources.get(obj, _resource)
+
     def record(self, log: Any) -> tuple:
         record = log.log_record
         attrs, dropped = _attrs(record.attributes)

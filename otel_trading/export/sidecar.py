@@ -320,6 +320,9 @@ class Sidecar:
             records = []
             record = sig.recorder.record
             for item in batch:
+                if type(item) is tuple:  # already a record (emit_fields)
+                    records.append(item)
+                    continue
                 try:
                     records.append(record(item))
                 except Exception:  # noqa: BLE001 - a malformed item is counted, never fatal
@@ -484,6 +487,14 @@ class SidecarLogRecordProcessor(LogRecordProcessor):
 
     def on_emit(self, log_record: Any) -> None:
         self._put(self.sidecar.signals[LOGS], log_record)
+
+    def emit_fields(self, logger: Any, timestamp: int, trace_id: int, span_id: int, flags: int, severity_text: str, severity: Any, body: Any, attributes: dict) -> None:
+        """otel-trading's own log emitters queue the record's fields directly (``logs.otlp``, when this is
+        the provider's only processor): no SDK record is built, and the flusher has nothing to convert."""
+        sig = self.sidecar.signals[LOGS]
+        interned = sig.recorder.interned
+        self._put(sig, (timestamp, timestamp, trace_id, span_id, int(flags), severity_text, severity.value, body, attributes or None, 0, None,
+                        interned(logger._instrumentation_scope), interned(logger._resource)))
 
     def enabled(self, *args: Any, **kwargs: Any) -> bool:
         return True

@@ -129,7 +129,8 @@ n = int(sys.argv[1])
 for i in range(n):
     with tracer.start_as_current_span("tick", attributes={"i": i, "api_key": "sk-live-123456789"}):
         log.info("tick", i=i, password="hunter2")
-print("pid", os.getpid(), file=sys.stderr)
+from opentelemetry._logs import LogRecord, get_logger
+get_logger("api").emit(LogRecord(body="through the Logs API", attributes={"token": "abc"}))  # the SDK record path
 print_stats()
 """
 
@@ -140,8 +141,8 @@ def test_every_span_and_log_line_is_delivered_through_the_helper_redacted(otlp, 
     assert result.returncode == 0, result.stderr[-3000:]
     stats = _stats(result.stderr)
     assert isinstance(stats["helper_pid"], int)
-    for signal_name in ("spans", "logs"):
-        assert stats[signal_name]["produced"] == stats[signal_name]["delivered"] == 2000, stats
+    assert stats["spans"]["produced"] == stats["spans"]["delivered"] == 2000, stats
+    assert stats["logs"]["produced"] == stats["logs"]["delivered"] == 2001, stats
     spans = [s for s in otlp.spans() if s.name == "tick"]
     logs = [r for r in otlp.logs() if r.body == "tick"]
     assert sorted(s.attributes["i"] for s in spans) == list(range(2000))
@@ -149,6 +150,7 @@ def test_every_span_and_log_line_is_delivered_through_the_helper_redacted(otlp, 
     assert "sk-live-123456789" not in str([s.attributes for s in spans])  # redacted before leaving the app
     assert "hunter2" not in str([r.attributes for r in logs])
     assert {s.resource["service.name"] for s in spans} == {"test-bot"}
+    assert [r.body for r in otlp.logs() if r.scope == "api"] == ["through the Logs API"]
 
 
 def test_the_in_process_path_stays_available(otlp):
