@@ -15,6 +15,8 @@ import subprocess
 import sys
 import time
 
+from bench import export_process
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # What the system otel-trading replaces reported (its own README), shown beside ours.
@@ -30,6 +32,7 @@ FULL = {
     "e2e": (30_000, 3),
     "rss": (1_000_000, 1),
     "sustained": (2_000, 1),
+    "export_process": (0, 0),  # bench/export_process.py sizes its own items
 }
 QUICK = {
     "span": (2_000, 3),
@@ -41,6 +44,7 @@ QUICK = {
     "e2e": (2_000, 1),
     "rss": (5_000, 1),
     "sustained": (150, 1),
+    "export_process": (0, 0),
 }
 
 
@@ -177,6 +181,7 @@ def rows(results: dict) -> list[tuple[str, str, str, str, str]]:
                 f"{REPLACED['logs_per_s']:,}/s ({REPLACED['ms_per_log']} ms)",
             )
         )
+    out += export_process.rows(results["export_process"])
     return out
 
 
@@ -201,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         start = time.monotonic()
         n, reps = sizes[name]
-        results[name] = run_item(name, n, reps)
+        results[name] = export_process.run(args.quick) if name == "export_process" else run_item(name, n, reps)
         print(f"  {name}: {time.monotonic() - start:.1f}s", file=sys.stderr, flush=True)
     for name in FULL:
         results.setdefault(name, {"error": "not run (--only)"})
