@@ -33,8 +33,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.dirname(sys.executable)
 
-FULL = {"logs": (1_000_000, 2), "spans": (200_000, 2), "sustained": (60, 1), "kill": (100_000, 1)}
-QUICK = {"logs": (20_000, 1), "spans": (10_000, 1), "sustained": (3, 1), "kill": (10_000, 1)}
+FULL = {"logs": (1_000_000, 2), "spans": (200_000, 2), "sustained": (60, 1), "kill": (100_000, 1), "drop": (200_000, 5)}
+QUICK = {"logs": (20_000, 1), "spans": (10_000, 1), "sustained": (3, 1), "kill": (10_000, 1), "drop": (20_000, 3)}
 
 APP = r'''
 import json, os, sys, time
@@ -234,7 +234,41 @@ def bench_kill(app: str, receiver, n: int, reps: int) -> dict:
             "duplicates": max(r["received"]["spans"] - n, 0), "restarts": r["stats"]["restarts"], "worst_call_ms": r["worst_call_ms"]}
 
 
-ITEMS = {"logs": bench_logs, "spans": bench_spans, "sustained": bench_sustained, "kill": bench_kill}
+def bench_drop(app: str, receiver, n: int, reps: int) -> dict:
+    """App-side cost of one log record kept vs dropped (buffer full, policy drop), flusher work included
+    for the kept ones; in this process, no helper started (the records never leave)."""
+    import gc
+
+    from otel_trading.export.records import LOGS
+    from otel_trading.export.sidecar import Sidecar
+
+    origin = (("bench", None, None, None), ({"service.name": "bench"}, ""))
+    records = [(i, i, 0, 0, 0, "INFO", 9, "tick", {"symbol": "BTC-USD", "i": i}, 0, None, *origin) for i in range(n)]
+    keep, drop = [], []
+    for _ in range(reps):
+        sidecar = Sidecar(log_capacity=n + 1, full_policy="drop")
+        sidecar._eager, sidecar._stopping = False, True  # the app side only: no flusher thread, no helper
+        sidecar._wake.set()
+        sidecar._flusher.join()
+        sig = sidecar.signals[LOGS]
+        gc.collect()
+        t = time.perf_counter_ns()
+        for record in records:
+            sidecar.put(sig, record)
+        from otel_trading.export.records import dumps
+
+        dumps(list(sig.items))  # what the flusher does with kept items
+        keep.append((time.perf_counter_ns() - t) / n)
+        sig.capacity, sig.dropping = 0, True
+        t = time.perf_counter_ns()
+        for record in records:
+            sidecar.put(sig, record)
+        drop.append((time.perf_counter_ns() - t) / n)
+        assert sig.dropped == n
+    return {"n": n, "keep_ns": statistics.median(keep), "drop_ns": statistics.median(drop)}
+
+
+ITEMS = {"logs": bench_logs, "spans": bench_spans, "sustained": bench_sustained, "kill": bench_kill, "drop": bench_drop}
 
 
 def run(quick: bool = False, only: list[str] | None = None) -> dict:
@@ -313,6 +347,17 @@ def rows(results: dict) -> list[tuple[str, str, str, str, str]]:
             f"lost {r['lost']:,}, re-sent twice {r['duplicates']:,}, restarts {r['restarts']}",
             "",
             f"longest span call {r['worst_call_ms']:.1f} ms (bound: OTEL_TRADING_EXPORT_BLOCK_TIMEOUT 500 ms)",
+        ))
+    r = results.get("drop", {"error": "not run"})
+    if "error" in r:
+        out.append(("Helper process: dropped vs kept record", "n/a", "n/a", "n/a", r["error"][:60]))
+    else:
+        out.append((
+            "Helper process: app-side cost of a dropped record vs a kept one (queue + marshal)",
+            f"{r['keep_ns'] / 1000:.2f} us kept",
+            f"{r['drop_ns'] / 1000:.2f} us dropped",
+            f"{r['drop_ns'] / r['keep_ns']:.2f}x time",
+            "a drop is one counter increment; no log record built",
         ))
     return out
 

@@ -173,12 +173,11 @@ class LogRecorder:
     def __init__(self) -> None:
         self._scopes = Interner()
         self._resources = Interner()
+        self._loggers = Interner()
 
-    def interned(self, obj: Any) -> tuple | None:
-        """The cached tuple of an InstrumentationScope or Resource."""
-        if obj is None or isinstance(obj, InstrumentationScope):
-            return self._scopes.get(obj, _scope) if obj is not None else None
-        return self._resources.get(obj, _resource)
+    def origin(self, logger: Any) -> tuple:
+        """(scope tuple, resource tuple) of an SDK ``Logger``, built once per logger."""
+        return self._loggers.get(logger, lambda lg: (_scope(lg._instrumentation_scope), _resource(lg._resource)))
 
     def record(self, log: Any) -> tuple:
         record = log.log_record

@@ -31,6 +31,7 @@ their own helper the first time they export; the parent's queue stays the parent
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
 import subprocess
@@ -56,6 +57,11 @@ _RESTARTS = 5  # helper starts in a row that die within _SHORT_LIFE before givin
 _SHORT_LIFE = 10.0
 
 
+def _value(counter: itertools.count) -> int:
+    """The next value of an ``itertools.count``, i.e. how many times ``next()`` was called on it."""
+    return int(repr(counter)[6:-1])  # "count(N)"
+
+
 class _Signal:
     """One signal's queue and counts (spans or log records)."""
 
@@ -71,15 +77,24 @@ class _Signal:
         self.sent = 0  # taken from the queue and sent (or sent again after a restart)
         self.delivered = 0  # acknowledged as exported
         self.failed = 0  # acknowledged as failed (exporter gave up after its retries)
-        self.dropped = 0  # buffer full, helper unavailable, or not encodable
+        self.full_drops = itertools.count()  # buffer full: next() is one atomic C call, no lock on the hot path
+        self.other_drops = 0  # helper unavailable or not encodable (flusher side, under the lock)
         self.unconfirmed = 0  # sent or queued, not confirmed exported when shutdown timed out
-        self.after_shutdown = 0  # emitted after shutdown (the SDK ignores them too)
+        self.late = itertools.count()  # emitted after shutdown (the SDK ignores them too)
         self.reported = (0, 0)  # (dropped, failed) already reported
         self.counted = (0, 0)  # (delivered, dropped) already added to the metrics
-        self.gave_up = False  # a block timed out: drop without waiting until room is back
+        self.dropping = False  # full means drop at once: policy drop, or a block timed out (until half is free)
         self.attached = False  # a processor feeds it: shutdown waits for its close
         self.closed = False
 
+
+    @property
+    def dropped(self) -> int:
+        return _value(self.full_drops) + self.other_drops
+
+    @property
+    def after_shutdown(self) -> int:
+        return _value(self.late)
 
     def fresh(self) -> _Signal:
         """The same signal with nothing queued or counted (a forked child's)."""
@@ -114,6 +129,7 @@ class Sidecar:
         }
         for sig in self.signals.values():
             sig.metrics.register_queue_size(lambda sig=sig: len(sig.items) + sig.in_flight)
+            sig.dropping = full_policy == "drop"
         self._reset(eager=True)
         if hasattr(os, "register_at_fork"):
             ref = weakref.ref(self)
@@ -149,6 +165,8 @@ class Sidecar:
             except OSError:
                 pass
         self.signals = {kind: sig.fresh() for kind, sig in self.signals.items()}
+        for sig in self.signals.values():
+            sig.dropping = self.full_policy == "drop"
         self._reset()
 
     # ------------------------------------------------------------------ producer side
@@ -157,6 +175,9 @@ class Sidecar:
         """Queue ``item`` (the hot path: a length check and an append)."""
         items = sig.items
         if len(items) + sig.in_flight >= sig.capacity or sig.closed:
+            if sig.dropping:  # policy drop, or a block already timed out in this overflow
+                next(sig.full_drops)
+                return
             if not self._room_for(sig):
                 return
         if not items:
@@ -166,30 +187,21 @@ class Sidecar:
     def _room_for(self, sig: _Signal) -> bool:
         """Buffer full: wait (policy ``block``, bounded, once per overflow) or drop and count."""
         if sig.closed:
-            with self._lock:
-                sig.after_shutdown += 1
+            next(sig.late)
             return False
-        if self.unavailable:
-            return self._drop(sig)
-        if self.full_policy == "block" and not sig.gave_up and threading.current_thread() is not self._flusher:
+        if self.full_policy == "block" and not self.unavailable and threading.current_thread() is not self._flusher:
             deadline = time.monotonic() + self.block_timeout
             with self._room:
                 while len(sig.items) + sig.in_flight >= sig.capacity:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0 or self.unavailable:
-                        sig.gave_up = True
+                        sig.dropping = not sig.closed
                         break
                     self._wake.set()
                     self._room.wait(remaining)
                 else:
                     return True
-        elif len(sig.items) + sig.in_flight < sig.capacity:
-            return True
-        return self._drop(sig)
-
-    def _drop(self, sig: _Signal) -> bool:
-        with self._lock:
-            sig.dropped += 1
+        next(sig.full_drops)
         return False
 
     def flush(self, kind: int, timeout: float) -> bool:
@@ -214,6 +226,7 @@ class Sidecar:
             return
         self.flush(kind, max(self._deadline - time.monotonic(), 0))
         sig.closed = True
+        sig.dropping = False  # from now on a put is counted as late, not as a drop
         if all(s.closed for s in self.signals.values() if s.attached):
             self._stop()
 
@@ -329,13 +342,13 @@ class Sidecar:
                     pass
             with self._lock:
                 sig.in_flight -= take - len(records)
-                sig.dropped += take - len(records)
+                sig.other_drops += take - len(records)
             if not records:
                 continue
             if self.unavailable:
                 with self._lock:
                     sig.in_flight -= len(records)
-                    sig.dropped += len(records)
+                    sig.other_drops += len(records)
                 continue
             payload = dumps(records)
             with self._lock:
@@ -397,7 +410,8 @@ class Sidecar:
         with self._room:
             self.unavailable = True
             for sig in self.signals.values():
-                sig.dropped += sig.in_flight
+                sig.dropping = not sig.closed
+                sig.other_drops += sig.in_flight
                 sig.in_flight = 0
             self._unacked.clear()
             self._room.notify_all()
@@ -436,8 +450,8 @@ class Sidecar:
                     sig.in_flight -= count
                     sig.delivered += exported
                     sig.failed += count - exported  # what the helper did not export, whatever the reason
-                    if sig.gave_up and len(sig.items) + sig.in_flight < sig.capacity // 2:
-                        sig.gave_up = False
+                    if sig.dropping and self.full_policy == "block" and len(sig.items) + sig.in_flight < sig.capacity // 2:
+                        sig.dropping = False
                 self._room.notify_all()
 
 
@@ -492,9 +506,8 @@ class SidecarLogRecordProcessor(LogRecordProcessor):
         """otel-trading's own log emitters queue the record's fields directly (``logs.otlp``, when this is
         the provider's only processor): no SDK record is built, and the flusher has nothing to convert."""
         sig = self.sidecar.signals[LOGS]
-        interned = sig.recorder.interned
-        self._put(sig, (timestamp, timestamp, trace_id, span_id, int(flags), severity_text, severity.value, body, attributes or None, 0, None,
-                        interned(logger._instrumentation_scope), interned(logger._resource)))
+        origin = sig.recorder.origin(logger)
+        self._put(sig, (timestamp, timestamp, trace_id, span_id, int(flags), severity_text, severity.value, body, attributes or None, 0, None, *origin))
 
     def enabled(self, *args: Any, **kwargs: Any) -> bool:
         return True
