@@ -240,7 +240,7 @@ class Sidecar:
                 sock.shutdown(socket.SHUT_WR)  # the helper exports what it holds, acknowledges, exits
             except OSError:
                 pass
-        if proc is not None:
+        if proc is not None and self._unacked:  # all confirmed: the exit need not wait for the helper's
             try:
                 proc.wait(max(self._deadline - time.monotonic(), 0.01))
             except subprocess.TimeoutExpired:
