@@ -32,6 +32,13 @@ SVC = 'job=~"$service"'
 STRAT = 'trading_strategy_id=~"$strategy"'
 VENUE = 'trading_venue=~"$venue"'
 RI = "$__rate_interval"
+# Why an exemplar may open "trace not found": the collector's tail sampling keeps every
+# order/execution/risk/reconciliation flow, every error and slow trace, and a share of the rest.
+KEPT = ("Exemplars open the trace in Jaeger: these are recorded inside order and execution spans, "
+        "whose traces tail sampling always keeps.")
+NOT_ALWAYS_KEPT = ("Exemplars (dots) come from every span, before tail sampling: an exemplar of a market-data or "
+                   "signal span whose trace was not kept (about 90 % of ordinary traces, OTELCOL_TAIL_SAMPLING_PERCENT) "
+                   "opens \"trace not found\" in Jaeger. Exemplars of errors and slow spans always resolve.")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -272,9 +279,9 @@ def order_latency() -> dict:
             (q(0.5, "trading_order_ack_duration_seconds", v), "p50"),
             (q(0.95, "trading_order_ack_duration_seconds", v), "p95"),
             (q(0.99, "trading_order_ack_duration_seconds", v), "p99"),
-        ], "s", exemplar=True, desc="Order sent to venue acknowledgement. Exemplars open the order's trace."),
+        ], "s", exemplar=True, desc="Order sent to venue acknowledgement. " + KEPT),
         ts(lay, "Ack p99 by venue", [(q(0.99, "trading_order_ack_duration_seconds", v, "trading_venue"), "{{trading_venue}}")], "s",
-           exemplar=True),
+           exemplar=True, desc=KEPT),
         heatmap(lay, "Ack latency distribution", f"sum by (le) (increase(trading_order_ack_duration_seconds_bucket{{{v}}}[{RI}]))"),
         ts(lay, "Ack p99 by order type", [(q(0.99, "trading_order_ack_duration_seconds", v, "trading_order_type"), "{{trading_order_type}}")], "s"),
         row(lay, "Fills and tick-to-trade"),
@@ -282,11 +289,11 @@ def order_latency() -> dict:
             (q(0.5, "trading_order_fill_duration_seconds", v), "p50"),
             (q(0.95, "trading_order_fill_duration_seconds", v), "p95"),
             (q(0.99, "trading_order_fill_duration_seconds", v), "p99"),
-        ], "s", exemplar=True, desc="Order sent to first fill."),
+        ], "s", exemplar=True, desc="Order sent to first fill. " + KEPT),
         ts(lay, "Tick-to-trade percentiles by strategy", [
             (q(0.5, "trading_tick_to_trade_duration_seconds", f"{SVC}, {STRAT}", "trading_strategy_id"), "p50 {{trading_strategy_id}}"),
             (q(0.99, "trading_tick_to_trade_duration_seconds", f"{SVC}, {STRAT}", "trading_strategy_id"), "p99 {{trading_strategy_id}}"),
-        ], "s", exemplar=True, desc="Market data received to order sent."),
+        ], "s", exemplar=True, desc="Market data received to order sent. " + KEPT),
         row(lay, "Slippage"),
         stat(lay, "Net mean slippage (bp)",
              f'(sum(rate(trading_order_slippage_sum{{{v}, trading_slippage_direction="adverse"}}[{RI}])) - '
@@ -322,7 +329,7 @@ def pipeline_health() -> dict:
         ts(lay, "Stage throughput (events/s)", [(f"sum by (trading_stage) (rate(trading_pipeline_stage_processed_total{{{SVC}}}[{RI}]))", "{{trading_stage}}")],
            "ops", desc="Which stage is the bottleneck: the one whose throughput falls behind its upstream."),
         ts(lay, "Stage lag p99", [(q(0.99, "trading_pipeline_stage_lag_seconds", SVC, "trading_stage"), "{{trading_stage}}")], "s",
-           exemplar=True, desc="Event created to processed by the stage."),
+           exemplar=True, desc="Event created to processed by the stage. " + NOT_ALWAYS_KEPT),
         ts(lay, "Stage lag p50", [(q(0.5, "trading_pipeline_stage_lag_seconds", SVC, "trading_stage"), "{{trading_stage}}")], "s"),
         ts(lay, "Staleness by stage", [(f"max by (job, trading_stage) (trading_pipeline_stage_staleness_seconds{{{SVC}}})", "{{job}} {{trading_stage}}")], "s",
            desc="Seconds since each stage last did work; TradingPipelineStageStale fires above 30 s for 1 min."),
@@ -349,7 +356,7 @@ def service_red() -> dict:
             f'sum by (job, span_name) (rate({calls}{{{s}, status_code="STATUS_CODE_ERROR"}}[{RI}])) / sum by (job, span_name) (rate({calls}{{{s}}}[{RI}]))',
             "{{job}} {{span_name}}")], "percentunit"),
         ts(lay, "p95 duration by operation", [(f"histogram_quantile(0.95, sum by (le, job, span_name) (rate({dur}_bucket{{{s}}}[{RI}])))", "{{job}} {{span_name}}")],
-           "ms", exemplar=True, desc="Exemplars (dots) open the span's trace in Jaeger."),
+           "ms", exemplar=True, desc=NOT_ALWAYS_KEPT),
         ts(lay, "Rate by trading span kind", [(f"sum by (trading_span_kind) (rate({calls}{{{s}}}[{RI}]))", "{{trading_span_kind}}")], "ops",
            stack=True),
         row(lay, "Traces and logs"),
@@ -439,7 +446,93 @@ def telemetry_health() -> dict:
                      panels, [SERVICE_VAR, collector])
 
 
+def alert_list(lay: Layout, title: str, w: int = 24, h: int = 8) -> dict:
+    """Firing and pending alerts of the Prometheus rules (Grafana reads them from the ruler API)."""
+    return {
+        "id": lay.pid(),
+        "type": "alertlist",
+        "title": title,
+        "description": "Alerts of the shipped Prometheus rules (collector-config/prometheus/rules), firing and pending; "
+                       "delivery to Slack / e-mail / PagerDuty / webhook is Alertmanager's (ALERT_RECEIVERS in .env).",
+        "gridPos": lay.place(w, h),
+        "options": {
+            "viewMode": "list", "groupMode": "default", "groupBy": [], "maxItems": 50, "sortOrder": 1,
+            "dashboardAlerts": False, "alertName": "", "alertInstanceLabelFilter": "", "datasource": "Prometheus",
+            "stateFilter": {"firing": True, "pending": True, "noData": False, "normal": False, "error": True},
+        },
+    }
+
+
+def bot_health() -> dict:
+    lay = Layout()
+    s = f"{SVC}, {STRAT}"
+    panels = [
+        stat(lay, "Heartbeat age", f"max(time() - trading_heartbeat_seconds{{{SVC}}})", "s", w=4,
+             thresholds=[(None, "green"), (60, "orange"), (120, "red")],
+             desc="Seconds since the bot's health thread last beat; TradingHeartbeatStopped fires above 120 s. "
+                  "No value at all: the bot is gone (TradingBotMetricsVanished)."),
+        stat(lay, "Uptime", f"min(time() - trading_process_start_time_seconds{{{SVC}}})", "s", w=4,
+             desc="Since the youngest bot process started: a small value after a crash means it was restarted."),
+        stat(lay, "Unhealthy components", f"count(trading_health_status{{{SVC}}} == 0) or vector(0)", "none", w=4,
+             thresholds=[(None, "green"), (1, "red")]),
+        stat(lay, "Firing alerts", 'count(ALERTS{alertstate="firing"}) or vector(0)', "none", w=4,
+             thresholds=[(None, "green"), (1, "red")]),
+        stat(lay, "Win rate (1h)", f"avg(job_strategy:trading_trades_win:ratio_rate1h{{{s}}})", "percentunit", w=4,
+             thresholds=[(None, "red"), (0.5, "green")]),
+        stat(lay, "Worst drawdown", f"max(trading_drawdown_ratio{{{s}}})", "percentunit", w=4,
+             thresholds=[(None, "green"), (0.05, "orange"), (0.1, "red")]),
+        row(lay, "Health"),
+        ts(lay, "Health by component", [(f"min by (job, trading_component) (trading_health_status{{{SVC}}})", "{{job}} {{trading_component}}")],
+           "none", w=8, desc="1 healthy, 0.5 degraded, 0 unhealthy (otel_trading.health checks; /healthz has the last error)."),
+        ts(lay, "Health check duration p99", [(q(0.99, "trading_health_check_duration_seconds", SVC, "trading_component"), "{{trading_component}}")],
+           "s", w=8),
+        ts(lay, "Health status changes (1h)", [(f"sum(increase(trading_health_status_changes_total{{{SVC}}}[1h])) or vector(0)", "changes")],
+           "none", w=8, desc="Each change is also one log line naming the component and the reason."),
+        alert_list(lay, "Active alerts"),
+        row(lay, "Trades and P&L"),
+        ts(lay, "Win rate by strategy (1h)", [(f"job_strategy:trading_trades_win:ratio_rate1h{{{s}}}", "{{job}} {{trading_strategy_id}}")],
+           "percentunit", w=8, desc="Closed trades with positive realised P&L over the last hour (recording rule)."),
+        ts(lay, "Closed trades/s by outcome", [(f"sum by (trading_trade_outcome) (rate(trading_trade_pnl_count{{{s}}}[{RI}]))", "{{trading_trade_outcome}}")],
+           "ops", w=8, stack=True),
+        ts(lay, "Realised P&L per trade p90", [(q(0.9, "trading_trade_pnl", s, "trading_trade_outcome"), "{{trading_trade_outcome}}")],
+           "currencyUSD", w=8, desc="Magnitude of realised P&L per closed trade, by outcome (histograms take no negative values)."),
+        ts(lay, "Net realised P&L (since start)", [(
+            f'sum by (trading_strategy_id) (trading_trade_pnl_sum{{{s}, trading_trade_outcome="win"}}) - '
+            f'sum by (trading_strategy_id) (trading_trade_pnl_sum{{{s}, trading_trade_outcome="loss"}})', "{{trading_strategy_id}}")],
+           "currencyUSD", w=8),
+        ts(lay, "Portfolio value", [(f"sum by (job, trading_strategy_id) (trading_portfolio_value{{{s}}})", "{{job}} {{trading_strategy_id}}")],
+           "currencyUSD", w=8),
+        ts(lay, "Drawdown vs limit", [
+            (f"max by (job, trading_strategy_id) (trading_drawdown_ratio{{{s}}})", "{{job}} {{trading_strategy_id}}"),
+            (f"max by (job) (trading_drawdown_limit_ratio{{{SVC}}})", "limit {{job}}"),
+        ], "percentunit", w=8, desc="Below the running peak of portfolio value; TradingDrawdownLimit fires above OTEL_TRADING_DRAWDOWN_LIMIT."),
+        ts(lay, "Exposure (net) by strategy", [(f"sum by (job, trading_strategy_id) (trading_exposure{{{s}}})", "{{job}} {{trading_strategy_id}}")],
+           "currencyUSD", w=12, desc="Per symbol with OTEL_TRADING_PER_SYMBOL_METRICS=true (trading_symbol label)."),
+        ts(lay, "Notional (gross) by strategy", [(f"sum by (job, trading_strategy_id) (trading_notional{{{s}}})", "{{job}} {{trading_strategy_id}}")],
+           "currencyUSD", w=12),
+        row(lay, "Market data and errors"),
+        ts(lay, "Market data latency (exchange -> receipt)", [
+            (q(0.99, "trading_market_data_latency_seconds", SVC, "trading_feed"), "p99 {{trading_feed}}"),
+            (q(0.5, "trading_market_data_latency_seconds", SVC, "trading_feed"), "p50 {{trading_feed}}"),
+        ], "s", w=12, desc="TradingMarketDataLatencyHigh fires when p99 stays above 250 ms for 5 min."),
+        ts(lay, "Errors/s by error.type", [(f"sum by (job, error_type) (rate(trading_errors_total{{{SVC}}}[{RI}]))", "{{job}} {{error_type}}")],
+           "ops", w=12, stack=True, desc="Spans ending in ERROR, counted in the bot (sampled spans only)."),
+        row(lay, "System resources (OTEL_TRADING_SYSTEM_METRICS=true)"),
+        ts(lay, "Host CPU busy", [(f'1 - avg by (job) ({{__name__=~"system_cpu_utilization(_ratio)?", {SVC}, state="idle"}})', "{{job}}")],
+           "percentunit", w=6, desc="The collector names unit-1 gauges ..._ratio, a direct scrape does not: the query takes both."),
+        ts(lay, "Host memory used", [(f'sum by (job) (system_memory_usage_bytes{{{SVC}, state="used"}})', "{{job}}")], "bytes", w=6),
+        ts(lay, "Bot process CPU", [(f"sum by (job) (rate(process_cpu_time_seconds_total{{{SVC}}}[{RI}]))", "{{job}}")], "percentunit", w=6),
+        ts(lay, "Bot process memory (RSS)", [(f"sum by (job) (process_memory_usage_bytes{{{SVC}}})", "{{job}}")], "bytes", w=6),
+        ts(lay, "Disk I/O", [(f"sum by (job, direction) (rate(system_disk_io_bytes_total{{{SVC}}}[{RI}]))", "{{job}} {{direction}}")],
+           "Bps", w=12),
+    ]
+    return dashboard("otel-trading-bot-health", "otel-trading / Bot health and KPIs",
+                     "Is the bot alive and healthy, how is it trading (win rate, P&L, exposure, drawdown), is its data on time, is its host coping?",
+                     panels, [SERVICE_VAR, STRATEGY_VAR])
+
+
 DASHBOARDS = {
+    "bot-health.json": bot_health,
     "trading-overview.json": trading_overview,
     "order-latency.json": order_latency,
     "pipeline-health.json": pipeline_health,

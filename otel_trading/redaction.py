@@ -320,6 +320,8 @@ class Redactor:
         return out
 
     def _call_hook(self, mapping: dict) -> None:
+        if self.hook is None:
+            return
         try:
             self.hook(mapping)
         except Exception as exc:  # a user hook must never break logging

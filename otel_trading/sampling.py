@@ -184,7 +184,7 @@ class _KindState:
             self.mode = self.ALWAYS
         elif rule.rate is not None:
             self.mode = self.RATE
-        elif rule.ratio >= 1.0:  # bound == 2**64: every trace id passes
+        elif rule.ratio is not None and rule.ratio >= 1.0:  # bound == 2**64: every trace id passes
             self.mode = self.ALWAYS
         else:
             self.mode = self.RATIO
@@ -465,12 +465,12 @@ class ParentBasedTradingSampler(ParentBased):
 # ---------------------------------------------------------------- entry points / API
 
 
-def trading_sampler(arg: str | float | None = None) -> TradingSampler:
+def trading_sampler(arg: str | None = None) -> TradingSampler:
     """Entry point ``trading``: the trading rules for every span (no parent-based)."""
     return TradingSampler(arg)
 
 
-def parentbased_trading_sampler(arg: str | float | None = None) -> ParentBasedTradingSampler:
+def parentbased_trading_sampler(arg: str | None = None) -> ParentBasedTradingSampler:
     """Entry point ``parentbased_trading``: trading rules for roots, children follow."""
     return ParentBasedTradingSampler(TradingSampler(arg))
 
@@ -516,7 +516,9 @@ def _observe(options=None) -> Iterable[metrics.Observation]:
 def totals() -> dict[tuple[str, str], int]:
     """Decision counts of every trading sampler in this process: {(kind, decision): n}."""
     return {
-        (o.attributes[SPAN_KIND_ATTRIBUTE], o.attributes[DECISION_ATTRIBUTE]): o.value for o in _observe()
+        (str(o.attributes[SPAN_KIND_ATTRIBUTE]), str(o.attributes[DECISION_ATTRIBUTE])): int(o.value)
+        for o in _observe()
+        if o.attributes is not None
     }
 
 

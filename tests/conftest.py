@@ -1,9 +1,13 @@
-"""Fixtures every test package may use: the loopback OTLP receiver, launched programs, clean logging."""
+"""Fixtures every test package may use: the loopback OTLP receiver, launched programs, clean logging,
+an in-memory metric reader on a fresh global MeterProvider."""
 
 from __future__ import annotations
 
 import pytest
 import structlog
+from opentelemetry.metrics import _internal as metrics_internal
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from otlp_receiver import OtlpReceiver
 from support import otlp_env, run_python
 
@@ -35,3 +39,15 @@ def clean_logging():
     logs.uninstall()
     structlog.reset_defaults()
     structlog.contextvars.clear_contextvars()
+
+
+@pytest.fixture
+def metric_reader():
+    """An InMemoryMetricReader on a fresh global MeterProvider."""
+    old = metrics_internal._METER_PROVIDER
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    metrics_internal._METER_PROVIDER = provider
+    yield reader
+    metrics_internal._METER_PROVIDER = old
+    provider.shutdown()

@@ -11,11 +11,16 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from otel_trading import config as settings_module
 from otel_trading.config import Settings
 from otel_trading.report import report
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from otel_trading.config.typed import Keywords
 
 
 @dataclass
@@ -63,15 +68,15 @@ _current: Telemetry | None = None
 _lock = threading.Lock()
 
 
-def configure(**settings: Any) -> Telemetry:
+def configure(**settings: Unpack[Keywords]) -> Telemetry:
     """Set up tracing, metrics and logs for an app not launched by ``opentelemetry-instrument``.
 
-    Keywords are the settings of the README table (each also an env var);
+    Keywords are the settings of the settings reference (each also an env var);
     keywords win over env vars. Idempotent: a second call returns the first
     handle unchanged. Under ``opentelemetry-instrument`` it returns the
     handle the wrapper already built.
     """
-    return start(settings)
+    return start(dict(settings))
 
 
 def current() -> Telemetry | None:
@@ -88,6 +93,7 @@ def start(overrides: dict[str, Any] | None = None, auto_instrumentation_version:
             return _current
         settings_module.apply_defaults()
         settings = settings_module.load(**(overrides or {}))
+        settings_module.use(settings)
         if settings.sdk_disabled:
             _current = Telemetry(settings)
         else:

@@ -28,14 +28,18 @@ from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetr
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import set_tracer_provider
 
-from otel_trading import export, logs
+from otel_trading import export, health, logs
 from otel_trading.bootstrap import lifecycle, resource, views
 from otel_trading.bootstrap.configure import Telemetry
 from otel_trading.config import Settings
 from otel_trading.export import sidecar as sidecar_module
-from otel_trading.export.sidecar import SidecarLogRecordProcessor, SidecarSpanProcessor
+from otel_trading.export.localfiles import (
+    LocalLogExporter,
+    LocalMetricExporter,
+    LocalSpanExporter,
+)
 from otel_trading.report import report
-from otel_trading.trading import metrics
+from otel_trading.trading import kpis, metrics
 
 _EXPORTER_GROUPS = {
     "traces": "opentelemetry_traces_exporter",
@@ -70,7 +74,7 @@ def build(settings: Settings, auto_instrumentation_version: str | None) -> Telem
     sidecar = _sidecar(settings)
     reporting = {"report_interval": settings.drop_report_interval, "shutdown_timeout_millis": settings.shutdown_timeout * 1000}
     if sidecar is not None and _exported("traces"):
-        telemetry.tracer_provider.add_span_processor(SidecarSpanProcessor(sidecar))
+        telemetry.tracer_provider.add_span_processor(sidecar_module.SidecarSpanProcessor(sidecar))
     for exporter in [] if sidecar is not None else _exporters("traces", settings):
         telemetry.tracer_provider.add_span_processor(
             export.ReportingBatchSpanProcessor(exporter, **_queue(settings.bsp_max_queue_size, settings.bsp_max_export_batch_size), **reporting)
@@ -79,7 +83,7 @@ def build(settings: Settings, auto_instrumentation_version: str | None) -> Telem
 
     telemetry.logger_provider = LoggerProvider(resource=res, shutdown_on_exit=False)
     if sidecar is not None and _exported("logs"):
-        telemetry.logger_provider.add_log_record_processor(SidecarLogRecordProcessor(sidecar))
+        telemetry.logger_provider.add_log_record_processor(sidecar_module.SidecarLogRecordProcessor(sidecar))
     for exporter in [] if sidecar is not None else _exporters("logs", settings):
         telemetry.logger_provider.add_log_record_processor(
             export.ReportingBatchLogRecordProcessor(exporter, **_queue(settings.blrp_max_queue_size, settings.blrp_max_export_batch_size), **reporting)
@@ -88,6 +92,8 @@ def build(settings: Settings, auto_instrumentation_version: str | None) -> Telem
 
     logs.install(settings, telemetry.logger_provider)
     metrics.install(settings, telemetry.meter_provider)
+    kpis.install(telemetry.tracer_provider)
+    health.install(settings)
     lifecycle.install(telemetry)
     return telemetry
 
@@ -121,7 +127,13 @@ def _queue(size: int, batch: int) -> dict[str, int]:
 
 
 def _exporter_args(cls: type, signal: str, settings: Settings) -> dict[str, Any]:
-    """OTLP timeout per the spec (milliseconds); the Python exporters would read the variable as seconds."""
+    """What the settings say that an exporter would otherwise read from the environment itself.
+
+    Local files: the folder (a ``configure(local_dir=...)`` keyword wins over the env var).
+    OTLP: the timeout per the spec (milliseconds); the Python exporters would read the variable as seconds.
+    """
+    if issubclass(cls, (LocalSpanExporter, LocalLogExporter, LocalMetricExporter)):
+        return {"directory": settings.local_dir}
     if not cls.__module__.startswith("opentelemetry.exporter.otlp"):
         return {}
     timeout_ms = getattr(settings, f"otlp_{signal}_timeout") or settings.otlp_timeout

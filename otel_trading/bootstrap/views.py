@@ -53,8 +53,8 @@ def set_cardinality_limit(limit: int) -> None:
                 measurement = dataclasses.replace(measurement, attributes=OVERFLOW_ATTRIBUTES)
         original(self, measurement, should_sample_exemplar)
 
-    consume_measurement._otel_trading = True
-    cls.consume_measurement = consume_measurement
+    setattr(consume_measurement, "_otel_trading", True)
+    setattr(cls, "consume_measurement", consume_measurement)
 
 
 def _warn_once(name: str) -> None:

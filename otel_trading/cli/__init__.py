@@ -1,42 +1,43 @@
-"""The ``otel-trading`` command."""
+"""The ``otel-trading`` command: one subcommand per module, each with its own ``--help``."""
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import sys
+from collections.abc import Sequence
 
-USAGE = """usage: otel-trading COMMAND [ARGS]
+# subcommand -> (module whose ``main(argv) -> int`` runs it, one line of help)
+COMMANDS = {
+    "doctor": ("otel_trading.cli.doctor", "show the effective configuration, invalid values, and whether the OTLP endpoint answers"),
+    "demo": ("otel_trading.demo", "run the simulated trading pipeline"),
+    "traces": ("otel_trading.cli.traces", "show traces recorded by the local exporters"),
+    "settings": ("otel_trading.cli.settings", "print the settings reference (Markdown)"),
+}
 
-commands:
-  doctor      show the effective configuration, invalid values, and whether the OTLP endpoint answers
-  demo        run the simulated trading pipeline (otel-trading demo --help)
-  traces      show traces recorded by the demo's local-files mode (otel-trading traces --help)
-  settings    print the settings table (Markdown)
-"""
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("otel-trading")
+    except PackageNotFoundError:  # running from a checkout that was never installed
+        return "unknown"
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    command, rest = (argv[0], argv[1:]) if argv else ("", [])
-    if command == "doctor":
-        from otel_trading.cli import doctor
-
-        return doctor.run(rest)
-    if command == "demo":
-        from otel_trading import demo
-
-        return demo.main(rest)
-    if command == "traces":
-        from otel_trading.export import localfiles
-
-        return localfiles.show_traces(rest)
-    if command == "settings":
-        from otel_trading.config import markdown_table
-
-        print(markdown_table())
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="otel-trading", description="OpenTelemetry for trading systems: tools.")
+    parser.add_argument("--version", action="version", version=f"otel-trading {_version()}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_, summary) in COMMANDS.items():
+        commands.add_parser(name, help=summary, add_help=False)  # the subcommand parses (and helps) itself
+    args, rest = parser.parse_known_args(list(sys.argv[1:] if argv is None else argv))
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[args.command][0])
+    try:
+        return int(module.main(rest) or 0)
+    except BrokenPipeError:  # `otel-trading traces | head`: the reader left, nothing is wrong
+        sys.stderr.close()
         return 0
-    print(USAGE, file=sys.stderr if command not in ("-h", "--help") else sys.stdout)
-    return 0 if command in ("-h", "--help") else 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

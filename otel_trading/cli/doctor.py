@@ -3,8 +3,10 @@ from, what is invalid, and whether the OTLP endpoints accept a connection."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import socket
+from collections.abc import Sequence
 from urllib.parse import urlparse
 
 from otel_trading import config as settings_module
@@ -12,16 +14,17 @@ from otel_trading import config as settings_module
 _DEFAULT_ENDPOINTS = {"grpc": "http://localhost:4317", "http/protobuf": "http://localhost:4318"}
 
 
-def run(argv: list[str] | None = None) -> int:
-    environ = dict(os.environ)
-    settings_module.apply_defaults(environ)
-    effective = settings_module.load(environ)
+def main(argv: Sequence[str] | None = None) -> int:
+    argparse.ArgumentParser(
+        prog="otel-trading doctor",
+        description="Show the effective configuration and where each value came from, report invalid values, "
+        "and check that the OTLP endpoints accept a connection. Exit status 1 when something is wrong.",
+    ).parse_args(argv)
+    effective = settings_module.load(dict(os.environ))  # a copy: doctor reports, it changes nothing
     print("otel-trading doctor\n\nEffective configuration (value, source):")
     for s in settings_module.SETTINGS:
         value = getattr(effective, s.name)
         source = effective.sources[s.name]
-        if source == "env" and s.env not in os.environ:
-            source = "default"  # set by apply_defaults() above, not by the user
         if value is None:
             continue
         shown = "***" if s.secret and value else s.parser.format(value)

@@ -22,6 +22,7 @@ class Parser:
     parse: Callable[[str], Any]
     accepted: str
     format: Callable[[Any], str] = str
+    type: str = "str"  # the parsed value's type, as written in the generated typed views (config/typed.py)
 
 
 def _check(ok: bool) -> None:
@@ -37,7 +38,7 @@ def _int(text: str, low: int | None, high: int | None) -> int:
 
 def integer(low: int | None = None, high: int | None = None) -> Parser:
     bounds = " and ".join(b for b in (low is not None and f">= {low}", high is not None and f"<= {high}") if b)
-    return Parser(lambda t: _int(t, low, high), f"an integer {bounds}".strip())
+    return Parser(lambda t: _int(t, low, high), f"an integer {bounds}".strip(), type="int")
 
 
 def _number(text: str, low: float, low_inclusive: bool) -> float:
@@ -47,7 +48,18 @@ def _number(text: str, low: float, low_inclusive: bool) -> float:
 
 
 def number(low: float = 0.0, low_inclusive: bool = False) -> Parser:
-    return Parser(lambda t: _number(t, low, low_inclusive), f"a number {'>=' if low_inclusive else '>'} {low:g}", repr)
+    return Parser(lambda t: _number(t, low, low_inclusive), f"a number {'>=' if low_inclusive else '>'} {low:g}", repr, type="float")
+
+
+def up_to(high: float) -> Parser:
+    """A finite number > 0 and <= ``high``."""
+
+    def parse(text: str) -> float:
+        value = _number(text, 0.0, False)
+        _check(value <= high)
+        return value
+
+    return Parser(parse, f"a number > 0 and <= {high:g}", repr, type="float")
 
 
 def _bool(text: str) -> bool:
@@ -56,7 +68,7 @@ def _bool(text: str) -> bool:
     return value in ("true", "1", "yes", "on")
 
 
-BOOLEAN = Parser(_bool, "true or false", lambda v: "true" if v else "false")
+BOOLEAN = Parser(_bool, "true or false", lambda v: "true" if v else "false", type="bool")
 TEXT = Parser(str.strip, "any text")
 
 
@@ -73,7 +85,7 @@ def _names(text: str) -> tuple[str, ...]:
     return tuple(n.strip() for n in text.split(",") if n.strip())
 
 
-NAMES = Parser(_names, "a comma-separated list of names", lambda v: v if isinstance(v, str) else ",".join(v))
+NAMES = Parser(_names, "a comma-separated list of names", lambda v: v if isinstance(v, str) else ",".join(v), type="tuple[str, ...]")
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -86,6 +98,7 @@ FLOATS = Parser(
     _floats,
     "comma-separated positive numbers in increasing order",
     lambda v: v if isinstance(v, str) else ",".join(f"{b:g}" for b in v),
+    type="tuple[float, ...]",
 )
 
 
@@ -102,6 +115,7 @@ PAIRS = Parser(
     _pairs,
     "comma-separated key=value pairs",
     lambda v: v if isinstance(v, str) else ",".join(f"{k}={x}" for k, x in v.items()),
+    type="dict[str, str]",
 )
 
 
@@ -114,7 +128,7 @@ def _channels(text: str) -> dict[str, str]:
     return channels
 
 
-CHANNELS = Parser(_channels, "comma-separated channel=level pairs; levels: " + ", ".join(LOG_LEVELS), PAIRS.format)
+CHANNELS = Parser(_channels, "comma-separated channel=level pairs; levels: " + ", ".join(LOG_LEVELS), PAIRS.format, type="dict[str, str]")
 
 
 def _hook(text: str) -> str:
@@ -160,11 +174,13 @@ def entry_point_names(group: str, *extra: str, single: bool = False) -> Parser:
     def accepted() -> str:
         return ("one of: " if single else "a comma-separated list of: ") + ", ".join(sorted(known()))
 
-    return Parser(parse, _Lazy(accepted), NAMES.format)
+    return Parser(parse, _Lazy(accepted), NAMES.format, type="str" if single else "tuple[str, ...]")
 
 
 class _Lazy(str):
     """An ``accepted`` text computed only when an error is reported."""
+
+    compute: Callable[[], str]
 
     def __new__(cls, compute: Callable[[], str]):
         self = super().__new__(cls, "")

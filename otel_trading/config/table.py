@@ -27,6 +27,7 @@ from otel_trading.config.parsers import (
     entry_point_names,
     integer,
     number,
+    up_to,
 )
 
 
@@ -132,6 +133,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("order_registry_size", "OTEL_TRADING_ORDER_REGISTRY_SIZE", integer(1), 10000, "Open orders remembered (LRU) so later fills and cancels link to the order's span."),
     Setting("per_symbol_metrics", "OTEL_TRADING_PER_SYMBOL_METRICS", BOOLEAN, False, "Add `trading.symbol` to trading metrics (one series per symbol, capped by OTEL_TRADING_CARDINALITY_LIMIT)."),
     Setting("system_metrics", "OTEL_TRADING_SYSTEM_METRICS", BOOLEAN, False, "Export CPU, memory, GC and thread metrics (upstream system-metrics instrumentation)."),
+    Setting("system_metrics_excluded_metrics", "OTEL_PYTHON_SYSTEM_METRICS_EXCLUDED_METRICS", NAMES, None, "Upstream system-metrics exclusions (glob patterns); when set, the upstream instrumentation chooses the metrics instead of otel-trading's trading-box selection."),
+    # --- health and KPIs ---
+    Setting("health_port", "OTEL_TRADING_HEALTH_PORT", integer(0, 65535), 0, "Port of the health server (`/livez`, `/readyz`, `/healthz`); 0 = not served."),
+    Setting("health_host", "OTEL_TRADING_HEALTH_HOST", TEXT, "127.0.0.1", "Address the health server binds; loopback by default (`0.0.0.0` for Kubernetes probes from outside the pod)."),
+    Setting("health_interval", "OTEL_TRADING_HEALTH_INTERVAL", up_to(3600), 5.0, "Seconds between heartbeats (`trading.heartbeat`) and, by default, between runs of each health check."),
+    Setting("drawdown_limit", "OTEL_TRADING_DRAWDOWN_LIMIT", up_to(100), 10.0, "Drawdown limit, percent of the running peak of portfolio value; exported as `trading.drawdown.limit.ratio` (a fraction) for the TradingDrawdownLimit alert."),
     # --- logs (LOGS) ---
     Setting("log_format", "OTEL_TRADING_LOG_FORMAT", choice("auto", "json", "console"), "auto", "Rendered log format: `json` (one JSON object per line), `console` (coloured, for humans) or `auto` (console on a TTY, else json)."),
     Setting("log_level", "OTEL_TRADING_LOG_LEVEL", choice(*LOG_LEVELS), "info", "Lowest level logged by the default structlog setup and exported from stdlib logging (`business`=22 and `audit`=23 sit between info and warning)."),

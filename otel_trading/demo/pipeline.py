@@ -31,6 +31,8 @@ from opentelemetry import baggage, trace
 from opentelemetry import context as otel_context
 from opentelemetry.trace import Link, Status, StatusCode
 
+from otel_trading import health
+from otel_trading.trading import kpis
 from otel_trading.trading import metrics as tm
 from otel_trading.trading import propagation as tp
 from otel_trading.trading import tracing as tt
@@ -39,6 +41,7 @@ SYMBOLS = {"AAPL": 187.30, "MSFT": 414.20, "NVDA": 131.50, "ESZ6": 6020.25}
 VENUES = ("XNAS", "ARCA")
 STRATEGY = "mm-demo-1"
 FEED = "sim-itch"
+CAPITAL = 1_000_000.0  # the simulated account's starting equity
 REJECT_REASONS = ("price_band", "insufficient_margin", "max_order_size")
 
 log = structlog.get_logger("otel_trading.demo")
@@ -111,6 +114,8 @@ class Pipeline:
         self.positions: dict[str, float] = {}
         self.venue_positions: dict[str, float] = {}
         self.cash = 0.0
+        self.entry_price: dict[str, float] = {}  # average entry price of each open position
+        self.venue_reset_at = -1e9  # time.monotonic() of the venue's last session reset
         self.last_price = dict(SYMBOLS)
 
     # -- feed ---------------------------------------------------------------------------
@@ -134,6 +139,7 @@ class Pipeline:
             prices[symbol] = round(prices[symbol] * (1 + rng.gauss(0, 0.0004)), 2)
             sequence += 1
             received = time.time_ns()
+            kpis.record_market_data_latency((received / 1e9) - abs(rng.gauss(0.002, 0.001)), received / 1e9, FEED)
             with tt.market_data_span("md.tick", feed=FEED, symbol=symbol, price=prices[symbol], sequence=sequence):
                 tm.record_tick(FEED, symbol)
                 tm.record_stage("feed")
@@ -316,6 +322,7 @@ class Pipeline:
                 span.add_event("venue.slow", {"latency_ms": round(latency * 1000, 1)})
             if draw < self.config.venue_error:
                 error = VenueError("venue gateway error: session reset")
+                self.venue_reset_at = time.monotonic()
                 span.record_exception(error)
                 span.set_status(Status(StatusCode.ERROR, str(error)))
                 msg.reply.put(("error", str(error)))
@@ -386,14 +393,37 @@ class Pipeline:
             await asyncio.sleep(0)  # the context survives the await
             with tt.portfolio_span("portfolio.update", strategy_id=STRATEGY, symbol=symbol):
                 signed = qty if side == "buy" else -qty
+                self._close_trades(symbol, signed, price)
                 self.positions[symbol] = self.positions.get(symbol, 0) + signed
                 self.cash -= signed * price
                 self._mark_to_market()
+
+    def venue_health(self) -> health.Outcome:
+        """Degraded for 10 s after the simulated venue resets its session."""
+        age = time.monotonic() - self.venue_reset_at
+        return (health.Status.DEGRADED, f"venue session reset {age:.1f}s ago") if age < 10 else health.Status.HEALTHY
+
+    def _close_trades(self, symbol: str, signed: float, price: float) -> None:
+        """A fill against the open position closes (part of) it: a trade with realised P&L."""
+        held, entry = self.positions.get(symbol, 0), self.entry_price.get(symbol, price)
+        if held and (held > 0) != (signed > 0):
+            closed = min(abs(held), abs(signed))
+            kpis.record_trade(round(closed * (price - entry) * (1 if held > 0 else -1), 2), STRATEGY, symbol=symbol)
+        after = held + signed
+        if not after:
+            self.entry_price.pop(symbol, None)
+        elif not held or (held > 0) != (after > 0):
+            self.entry_price[symbol] = price  # opened, or flipped side
+        elif (held > 0) == (signed > 0):
+            self.entry_price[symbol] = (entry * abs(held) + price * abs(signed)) / abs(after)
 
     def _mark_to_market(self) -> None:
         value = sum(q * self.last_price[s] for s, q in self.positions.items())
         tm.set_pnl(round(self.cash + value, 2), "unrealized", STRATEGY)
         tm.set_open_positions(sum(1 for q in self.positions.values() if q), STRATEGY)
+        for symbol, quantity in self.positions.items():
+            kpis.set_position(symbol, quantity, self.last_price[symbol], STRATEGY)
+        kpis.set_portfolio_value(round(CAPITAL + self.cash + value, 2), STRATEGY)
 
     async def reconciliation(self, every: float = 1.0) -> None:
         while True:
@@ -425,6 +455,9 @@ class Pipeline:
             threading.Thread(target=self.venue, name="demo-venue", daemon=True),
         ]
         log.info("demo started", duration_s=self.config.duration, rate=self.config.rate, seed=self.config.seed)
+        health.register("market-data", health.feed_check(FEED, stale_after=5.0, degraded_after=1.0))
+        health.register("portfolio", health.stage_check("portfolio", stale_after=60.0), critical=False)
+        health.register("venue-session", self.venue_health, critical=False)
         portfolio = asyncio.create_task(self.portfolio(), name="portfolio")
         reconciliation = asyncio.create_task(self.reconciliation(), name="reconciliation")
         for t in threads:

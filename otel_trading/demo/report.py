@@ -7,6 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 from otel_trading import sampling as sampler
+from otel_trading.cli import traces as viewer
 from otel_trading.export import localfiles
 from otel_trading.trading.kinds import TradingSpanKind
 
@@ -71,22 +72,22 @@ def print_local_report(stats, folder: Path, elapsed: float, traces: int = 3) -> 
     out(_heading(f"Order traces: {min(traces, stats.orders)} of {stats.orders} orders, each with its linked fill traces"))
     shown = 0
     for order_id in _pick_orders(stats, traces):
-        for items in localfiles.order_traces(spans, order_id):
-            out("\n".join(localfiles.render_trace(items)))
+        for items in viewer.order_traces(spans, order_id):
+            out("\n".join(viewer.render_trace(items)))
         shown += 1
     if not shown:
         out("  (no orders in this run: try a longer --duration)")
 
     out("")
     out(_heading("Sampling: root decisions by trading.span.kind (trading.sampler.decisions)"))
-    decisions = {}
+    decisions: dict[tuple[str, str], int] = {}
     for point in metrics.get("trading.sampler.decisions", []):
         key = (point["attributes"].get("trading.span.kind"), point["attributes"].get("trading.sampler.decision"))
         decisions[key] = decisions.get(key, 0) + int(point["value"])
     if not decisions:
         decisions = sampler.totals()
     out("\n".join(_sampling_rows(decisions)))
-    trace_count = len(localfiles.traces(spans))
+    trace_count = len(viewer.traces(spans))
     out(f"  -> {len(spans)} spans in {trace_count} traces kept; dropped traces cost almost nothing and are counted above")
 
     out("")

@@ -48,6 +48,7 @@ from opentelemetry.sdk._shared_internal._processor_metrics import create_process
 from opentelemetry.sdk.trace import SpanProcessor
 from opentelemetry.semconv._incubating.attributes.otel_attributes import OtelComponentTypeValues
 
+from otel_trading.config.table import SETTINGS
 from otel_trading.export.records import ACK, HEADER, LOGS, SPANS, LogRecorder, SpanRecorder, dumps
 from otel_trading.report import report
 
@@ -115,7 +116,9 @@ class Sidecar:
         shutdown_timeout: float = 5.0,
         report_interval: float = 10.0,
         internal_metrics: bool = False,
+        settings: Any = None,
     ) -> None:
+        self.settings = settings  # passed on to the helper process
         self.full_policy = full_policy
         self.block_timeout = block_timeout
         self.shutdown_timeout = shutdown_timeout
@@ -388,7 +391,7 @@ class Sidecar:
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "otel_trading.export.helper", str(theirs.fileno())],
                 pass_fds=(theirs.fileno(),),
-                env=helper_environment(),
+                env=helper_environment(self.settings),
                 stdin=subprocess.DEVNULL,
             )
         except OSError as exc:
@@ -455,10 +458,15 @@ class Sidecar:
                 self._room.notify_all()
 
 
-def helper_environment() -> dict[str, str]:
+def helper_environment(settings: Any = None) -> dict[str, str]:
     """The app's environment for the helper, minus ``opentelemetry-instrument``'s start-up hook
-    (the helper must not instrument itself) and with otel_trading importable as in the app."""
+    (the helper must not instrument itself), with otel_trading importable as in the app and the
+    ``configure()`` keywords as variables (the helper reads the same settings the app runs with)."""
     env = dict(os.environ)
+    if settings is not None:
+        for setting in SETTINGS:
+            if settings.sources.get(setting.name) == "argument":
+                env[setting.env] = setting.parser.format(getattr(settings, setting.name))
     hook_dir = None
     auto = sys.modules.get("opentelemetry.instrumentation.auto_instrumentation")
     if auto is not None and getattr(auto, "__file__", None):
@@ -537,5 +545,6 @@ def start(settings: Any) -> Sidecar:
         block_timeout=settings.export_block_timeout,
         shutdown_timeout=settings.shutdown_timeout,
         report_interval=settings.drop_report_interval,
+        settings=settings,
     )
     return _current

@@ -266,7 +266,7 @@ class _Groups:
 # Status: 2 message, 3 code.
 # ScopeSpans: 1 scope, 2 spans, 3 schema_url. ResourceSpans: 1 resource, 2 scope_spans, 3 schema_url.
 
-_SPAN_KIND = {}  # SpanKind -> b"\x30" + kind varint, filled lazily (SpanKind values 0..4 -> proto 1..5)
+_SPAN_KIND: dict[Any, bytes] = {}  # SpanKind -> b"\x30" + kind varint, filled lazily (SpanKind values 0..4 -> proto 1..5)
 _FLAGS_LOCAL = b"\x85\x01" + _pack_i(0x100)  # SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK
 _FLAGS_REMOTE = b"\x85\x01" + _pack_i(0x300)  # ... | SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK
 _LINK_FLAGS_LOCAL = b"\x35" + _pack_i(0x100)

@@ -63,6 +63,13 @@ EVENT_ID = "trading.event.id"
 CAUSATION_ID = "trading.event.causation_id"
 CORRELATION_ID = "trading.correlation_id"
 
+# health and KPIs
+COMPONENT = "trading.component"
+HEALTH_CRITICAL = "trading.health.critical"
+HEALTH_STATUS = "trading.health.status"
+TRADE_OUTCOME = "trading.trade.outcome"
+ERROR_TYPE = "error.type"  # the OpenTelemetry semantic convention's name
+
 # keyword -> (attribute, doc, example). The helpers accept exactly these keywords.
 _TABLE: tuple[tuple[str, str, str, str], ...] = (
     ("symbol", SYMBOL, "Instrument symbol as the venue knows it", "AAPL"),
@@ -107,6 +114,10 @@ KEYWORDS: dict[str, str] = {keyword: name for keyword, name, _, _ in _TABLE}
 _DERIVED = (
     (SPAN_KIND, "Trading span kind (market_data, signal, model, risk, order, execution, portfolio, backtest, reconciliation); set at span start"),
     (SLIPPAGE_DIRECTION, "adverse or favorable (metric `trading.order.slippage` records the magnitude)"),
+    (COMPONENT, "Component a health check watches (`otel_trading.health.register`)"),
+    (HEALTH_CRITICAL, "Whether the component's check decides readiness (`/readyz`)"),
+    (HEALTH_STATUS, "healthy, degraded or unhealthy (on `trading.health.status_changes`)"),
+    (TRADE_OUTCOME, "win, loss or flat: the sign of a closed trade's realised P&L (`trading.trade.pnl` records the magnitude)"),
     (TICK_TO_TRADE, "Microseconds from market data received (`mark_tick`, `market_data_span`) to the order span start"),
 )
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import enum
 import logging
-import os
 import threading
 import time
 from collections.abc import Iterable
@@ -24,7 +23,7 @@ from typing import Any
 from opentelemetry import metrics as metrics_api
 from opentelemetry.metrics import CallbackOptions, Observation
 
-from otel_trading.config import BY_NAME
+from otel_trading import config
 from otel_trading.trading import attributes as A
 
 _log = logging.getLogger("otel_trading")
@@ -33,49 +32,12 @@ SLIPPAGE_BUCKETS = (0.0, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0)
 """Basis points of slippage magnitude; ``trading.slippage.direction`` says adverse or favorable
 (OTel histograms take no negative values, and Prometheus drops ``_sum`` of negative buckets)."""
 
-_FIELDS = {"strict": "strict", "per_symbol_metrics": "per_symbol", "cardinality_limit": "cardinality_limit", "order_registry_size": "order_registry_size", "latency_buckets": "latency_buckets"}
-
-
-class _Config:
-    """TRADING settings (defaults until loaded from the environment or set by ``install()``)."""
-
-    def __init__(self) -> None:
-        self.loaded = False
-        for name, attribute in _FIELDS.items():
-            setattr(self, attribute, BY_NAME[name].default)
-
-    def load(self, settings: Any = None) -> None:
-        for name, attribute in _FIELDS.items():
-            setattr(self, attribute, getattr(settings, name) if settings is not None else _from_env(name))
-        self.loaded = True
-
-
-def _from_env(name: str) -> Any:
-    row = BY_NAME[name]
-    raw = os.environ.get(row.env)
-    if raw is None:
-        return row.default
-    try:
-        return row.parser.parse(raw)
-    except (ValueError, TypeError):
-        return row.default  # settings.load() reports bad values; helpers stay quiet
-
-
-CONFIG = _Config()
-
-
-def config() -> _Config:
-    if not CONFIG.loaded:
-        CONFIG.load()
-    return CONFIG
-
-
 _warned: set[str] = set()
 
 
 def bad_input(message: str, error: type[Exception] = ValueError) -> None:
     """Raise in strict mode; otherwise log ``message`` once and let the caller drop the input."""
-    if config().strict:
+    if config.current().strict:
         raise error(message)
     if message not in _warned and len(_warned) < 1000:
         _warned.add(message)
@@ -107,6 +69,7 @@ class _Series:
     """One instrument plus a cache of its attribute dicts (bounded by the cardinality limit)."""
 
     __slots__ = ("instrument", "keys", "cache")
+    cache: dict[tuple, dict]
 
     def __init__(self, instrument: Any, keys: tuple[str, ...]):
         self.instrument, self.keys, self.cache = instrument, keys, {}
@@ -119,7 +82,7 @@ class _Series:
                 if value is not None:
                     value = attribute_value(value)
                     attrs[key] = value if value is not None else "invalid"
-            if len(self.cache) < CONFIG.cardinality_limit:
+            if len(self.cache) < config.current().cardinality_limit:
                 self.cache[values] = attrs
         return attrs
 
@@ -130,8 +93,7 @@ class TradingMetrics:
     def __init__(self, meter_provider: metrics_api.MeterProvider | None = None):
         provider = meter_provider or metrics_api.get_meter_provider()
         meter = provider.get_meter("otel_trading")
-        cfg = config()
-        durations = tuple(cfg.latency_buckets)
+        durations = tuple(config.current().latency_buckets)
 
         def counter(name, unit, doc, *keys):
             return _Series(meter.create_counter(name, unit, doc), keys)
@@ -158,6 +120,7 @@ class TradingMetrics:
 
 
 _last_work: dict[str, float] = {}  # stage -> time.monotonic() of its last record_stage()
+_last_tick: dict[Any, float] = {}  # feed -> time.monotonic() of its last record_tick()
 _state: list = [None, None]  # [meter provider, TradingMetrics]
 _lock = threading.Lock()
 
@@ -179,7 +142,7 @@ def trading_metrics() -> TradingMetrics:
 
 
 def _symbol(symbol: Any) -> Any:
-    return symbol if symbol is not None and CONFIG.per_symbol else None
+    return symbol if symbol is not None and config.current().per_symbol_metrics else None
 
 
 def record_order(side: Any, order_type: Any, venue: Any, status: Any = "new", strategy_id: Any = None, symbol: Any = None) -> None:
@@ -231,6 +194,8 @@ def set_open_positions(count: int, strategy_id: Any = None) -> None:
 
 
 def record_tick(feed: Any, symbol: Any = None, count: int = 1) -> None:
+    if len(_last_tick) < 1000 or feed in _last_tick:
+        _last_tick[feed] = time.monotonic()
     s = trading_metrics().ticks
     s.instrument.add(count, s.attributes((feed, _symbol(symbol))))
 
@@ -246,20 +211,29 @@ def record_stage(stage: str, count: int = 1, lag_seconds: float | None = None) -
         m.stage_lag.instrument.record(lag_seconds, m.stage_lag.attributes((stage,)))
 
 
+def last_tick(feed: Any) -> float | None:
+    """``time.monotonic()`` of the feed's last ``record_tick`` (health checks), None if never."""
+    return _last_tick.get(feed)
+
+
+def last_stage_work(stage: str) -> float | None:
+    """``time.monotonic()`` of the stage's last ``record_stage`` (health checks), None if never."""
+    return _last_work.get(stage)
+
+
 _installed = {"system_metrics": False}
 
 
 def install(settings: Any, meter_provider: metrics_api.MeterProvider | None = None) -> None:
-    """Apply TRADING settings; start system metrics when OTEL_TRADING_SYSTEM_METRICS=true. Idempotent."""
-    CONFIG.load(settings)
+    """Start system metrics when OTEL_TRADING_SYSTEM_METRICS=true. Idempotent."""
     if getattr(settings, "system_metrics", False) and not _installed["system_metrics"]:
         from opentelemetry.instrumentation.system_metrics import (
             SystemMetricsInstrumentor,
         )
 
         # CPU, memory, GC and threads; the upstream exclusion variable still wins when set.
-        config = None if os.environ.get("OTEL_PYTHON_SYSTEM_METRICS_EXCLUDED_METRICS") else SYSTEM_METRICS
-        SystemMetricsInstrumentor(config=config).instrument(meter_provider=meter_provider)
+        selected = None if settings.system_metrics_excluded_metrics is not None else SYSTEM_METRICS
+        SystemMetricsInstrumentor(config=selected).instrument(meter_provider=meter_provider)
         _installed["system_metrics"] = True
 
 
@@ -276,5 +250,6 @@ SYSTEM_METRICS: dict[str, list[str] | None] = {
     "cpython.gc.uncollectable_objects": None,
     "system.cpu.utilization": ["idle", "user", "system", "irq"],
     "system.memory.usage": ["used", "free", "cached"],
+    "system.disk.io": ["read", "write"],
 }
-"""Process CPU, memory, threads and GC plus host CPU and memory: what a trading box needs, not all of psutil."""
+"""Process CPU, memory, threads and GC plus host CPU, memory and disk I/O: what a trading box needs, not all of psutil."""

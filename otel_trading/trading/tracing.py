@@ -28,7 +28,8 @@ import random
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from contextvars import Token
+from typing import Any, Literal, NamedTuple
 
 from opentelemetry import context as context_api
 from opentelemetry import trace as trace_api
@@ -48,11 +49,11 @@ from opentelemetry.trace.propagation import (
 )
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from otel_trading import config
 from otel_trading.trading import metrics as _metrics
 from otel_trading.trading.attributes import KEYWORDS, ORDER_ID, SPAN_KIND, TICK_TO_TRADE
 from otel_trading.trading.kinds import TradingSpanKind
 from otel_trading.trading.metrics import (
-    CONFIG,
     INT64_MAX,
     INT64_MIN,
     attribute_value,
@@ -85,7 +86,7 @@ class _Kind:
         self.attrs = {SPAN_KIND: self.value} if kind is not None else None  # the SDK copies it
 
 
-_KINDS = {k: _Kind(k) for k in TradingSpanKind}  # str enum: also found by "order"
+_KINDS: dict[Any, _Kind] = {k: _Kind(k) for k in TradingSpanKind}  # str enum: also found by "order"
 _NO_KIND = _Kind(None)
 _MARKET_DATA = _KINDS[TradingSpanKind.MARKET_DATA]
 _ORDER = _KINDS[TradingSpanKind.ORDER]
@@ -111,7 +112,6 @@ _state: list = [None, None, None]  # provider, tracer, TradingSampler or None
 
 
 def _refresh(provider: Any) -> None:
-    _metrics.config()
     tracer = provider.get_tracer("otel_trading")
     sampler = None
     try:
@@ -188,7 +188,7 @@ class OrderRegistry:
     def put(self, order_id: Any, order: _Order) -> None:
         orders = self._orders
         orders[order_id] = order
-        if len(orders) > (self._size or CONFIG.order_registry_size):
+        if len(orders) > (self._size or config.current().order_registry_size):
             try:
                 orders.popitem(last=False)
             except KeyError:
@@ -262,6 +262,10 @@ class _Scope:
     """Context manager for one helper span. Not reusable."""
 
     __slots__ = ("_info", "_name", "_kw", "_options", "_span", "_token", "_tick_token", "_order")
+    _span: trace_api.Span
+    _token: Token[context_api.Context] | None
+    _tick_token: Token[int | None] | None
+    _order: _Order | None
 
     def __init__(self, info: _Kind, name: str | None, kw: dict, options: tuple | None = None):
         self._info = info
@@ -281,7 +285,7 @@ class _Scope:
                 if self._tick_token is not None:  # the one-off set-up is not market data latency
                     _tick_ns.set(_time_ns())
             current = _get_current()
-            parent = current.get(_SPAN_KEY) or INVALID_SPAN
+            parent: trace_api.Span = current.get(_SPAN_KEY) or INVALID_SPAN  # type: ignore[assignment]  # the context holds spans under this key
             parent_ctx = parent.get_span_context()
             if parent_ctx.is_valid:
                 if not parent_ctx.trace_flags.sampled and not info.must_keep:
@@ -298,7 +302,7 @@ class _Scope:
             span = self._span = self._start_span(info, current)
             return span
         except Exception:
-            if CONFIG.strict:
+            if config.current().strict:
                 if self._tick_token is not None:
                     _tick_ns.reset(self._tick_token)
                 raise
@@ -348,7 +352,7 @@ class _Scope:
                 extra = {**(extra or {}), TICK_TO_TRADE: seconds * 1e6}
         return extra, links
 
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Literal[False]:
         if self._tick_token is not None:
             _tick_ns.reset(self._tick_token)
         if self._token is not None:
@@ -364,10 +368,12 @@ class _Scope:
 
     def _fill_latency(self) -> None:
         order = self._order
+        if order is None:
+            return
         try:
             _metrics.record_fill_latency((_time_ns() - order.start_ns) / 1e9, order.venue, order.order_type)
         except Exception:
-            if CONFIG.strict:
+            if config.current().strict:
                 raise
             bad_input("could not record fill latency (bug in otel-trading?)", RuntimeError)
 
@@ -446,10 +452,14 @@ def traced(fn: Callable | None = None, *, kind: TradingSpanKind | str | None = N
             return _Scope(info, span_name, _EMPTY, constant_options)
         extra = dict(constant)
         for position, arg, attribute, default in captured:
-            value = args[position] if position is not None and position < len(args) else kwargs.get(arg, default)
-            value = attribute_value(value) if value is not None else None
-            if value is not None:
-                extra[attribute] = value
+            raw = args[position] if position is not None and position < len(args) else kwargs.get(arg, default)
+            if raw is None:
+                continue
+            value = attribute_value(raw)
+            if value is None:
+                bad_input(f"capture_args: {fn.__qualname__} argument {arg!r}: unsupported type {type(raw).__name__}", TypeError)
+                continue
+            extra[attribute] = value
         return _Scope(info, span_name, _EMPTY, (extra, None, None))
 
     if inspect.iscoroutinefunction(fn):

@@ -1,10 +1,12 @@
-"""The settings table: parsing, validation messages, defaults, README table."""
+"""The settings table: parsing, validation messages, defaults (its generated docs: tests/docs/test_docs.py)."""
 
-from pathlib import Path
+import re
 
 import pytest
+from support import clean_env, run_python
 
 from otel_trading import config as settings
+from otel_trading.config import SETTINGS, load
 
 
 def test_valid_env_values_are_parsed_with_their_source():
@@ -82,6 +84,46 @@ def test_defaults_fill_only_unset_standard_variables():
     assert "OTEL_TRADING_DESK" not in environ and "OTEL_EXPORTER_OTLP_ENDPOINT" not in environ
 
 
-def test_every_setting_is_documented_in_the_readme_table():
-    readme = (Path(__file__).parents[2] / "README.md").read_text()
-    assert settings.markdown_table() in readme, "README settings table is stale: run `otel-trading settings` and paste it"
+def _two_values(setting, tmp_path) -> tuple[str, str]:
+    """Two env texts the setting accepts that parse to different values."""
+    files = []
+    for name in ("a.pem", "b.pem"):
+        (tmp_path / name).write_text("x")
+        files.append(str(tmp_path / name))
+    candidates = ["true", "false", "1", "2", "1024", "4096", "0.5", "2.5", "http://a:1", "https://b:2", "a=1", "x=2",
+                  "trading=info", "audit=audit", "0.1,1", "0.5,2", "os:getcwd", "os:getpid", *files]
+    candidates += re.findall(r"[\w/.]+", str(setting.parser.accepted))  # choices and entry point names
+    parsed: dict[str, object] = {}
+    for text in candidates:
+        try:
+            value = setting.parser.parse(text)
+        except (ValueError, TypeError):
+            continue
+        if all(value != other for other in parsed.values()):
+            parsed[text] = value
+    assert len(parsed) >= 2, f"no two accepted values found for {setting.env}"
+    first, second = list(parsed)[:2]
+    return first, second
+
+
+def test_every_keyword_wins_over_its_env_var(tmp_path):
+    for setting in SETTINGS:
+        from_env, from_keyword = _two_values(setting, tmp_path)
+        environ = {setting.env: from_env}
+        effective = load(environ, **{setting.name: from_keyword})
+        assert getattr(effective, setting.name) == setting.parser.parse(from_keyword), setting.env
+        assert effective.sources[setting.name] == "argument", setting.env
+
+
+def test_configure_local_dir_keyword_is_where_the_local_exporters_write(tmp_path):
+    code = f"""
+import otel_trading
+from opentelemetry import trace
+telemetry = otel_trading.configure(local_dir={str(tmp_path / 'kw')!r}, traces_exporter="local", metrics_exporter="none", logs_exporter="none")
+trace.get_tracer("t").start_span("kept").end()
+telemetry.shutdown()
+"""
+    result = run_python(code, clean_env(OTEL_TRADING_LOCAL_DIR=str(tmp_path / "env")), instrumented=False)
+    assert result.returncode == 0, result.stderr
+    assert list((tmp_path / "kw").glob("spans.*.jsonl")), result.stderr
+    assert not (tmp_path / "env").exists()

@@ -17,6 +17,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import Link
 from support import BIN, clean_env, otlp_env, run_python
 
+from otel_trading import config
+from otel_trading.cli import traces
 from otel_trading.demo import collector_reachable, parse_args
 from otel_trading.export import localfiles
 
@@ -47,11 +49,11 @@ def test_local_exporters_round_trip(tmp_path):
     assert order_span["kind"] == "CLIENT" or order_span["kind"] == "INTERNAL"
     assert order_span["duration_ms"] >= 0 and order_span["attributes"]["trading.order.id"] == "O-1"
 
-    stories = localfiles.order_traces(spans, "O-1")
+    stories = traces.order_traces(spans, "O-1")
     assert [items[0]["name"] for items in stories] == ["order.submit", "execution.report"]
-    tree = localfiles.render_trace(stories[0])
+    tree = traces.render_trace(stories[0])
     assert tree[1].startswith("  order.submit  [order]") and "└─ risk.pre_trade  [risk]" in tree[2]
-    assert "linked to trace" in localfiles.render_trace(stories[1])[1]
+    assert "linked to trace" in traces.render_trace(stories[1])[1]
 
 
 def test_local_metric_and_log_exporters(tmp_path):
@@ -81,6 +83,7 @@ def test_local_metric_and_log_exporters(tmp_path):
 
 def test_local_dir_setting_and_clear(tmp_path, monkeypatch):
     monkeypatch.setenv("OTEL_TRADING_LOCAL_DIR", str(tmp_path / "x"))
+    monkeypatch.setattr(config.loader, "_current", None)  # settings are read once per process: read them again
     assert localfiles.local_dir() == tmp_path / "x"
     assert localfiles.LocalSpanExporter().directory == tmp_path / "x"
     (tmp_path / "spans.1.jsonl").write_text("{}\n")
@@ -90,7 +93,7 @@ def test_local_dir_setting_and_clear(tmp_path, monkeypatch):
 
 
 def test_show_traces_without_files(tmp_path, capsys):
-    assert localfiles.show_traces(["--dir", str(tmp_path)]) == 1
+    assert traces.main(["--dir", str(tmp_path)]) == 1
     assert "no spans" in capsys.readouterr().err
 
 

@@ -124,6 +124,8 @@ def stack():
         OTEL_TRACES_SAMPLER="parentbased_trading",
         OTEL_TRACES_SAMPLER_ARG="market_data=0.05",
         OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED="true",
+        OTEL_TRADING_SYSTEM_METRICS="true",  # the system-resources panels
+        OTEL_TRADING_HEALTH_INTERVAL="0.5",
     )
     demo_log = open(Path(tmp.name) / "demo.log", "w+")  # a file, not a pipe: the demo logs a lot
     demo = subprocess.Popen(
@@ -331,7 +333,9 @@ def test_collector_translation_gives_the_python_exporter_names(stack):
     assert not unknown, f"dashboards query names the demo does not export: {sorted(unknown)}"
     # ... and is the name the collector's prometheus exporter gives the same OTLP metric
     required = {"trading.orders", "trading.order.ack.duration", "trading.pnl", "trading.pipeline.stage.staleness",
-                "trading.order.rejections", "otel.sdk.processor.span.processed"}
+                "trading.order.rejections", "otel.sdk.processor.span.processed", "trading.heartbeat",
+                "trading.health.status", "trading.trade.pnl", "trading.exposure", "trading.drawdown.ratio",
+                "trading.drawdown.limit.ratio", "trading.market_data.latency", "trading.errors"}
     receiver.wait_for(lambda r: required <= {m.name for m in r.metrics()}, timeout=DEADLINE)
     compared, different = set(), {}
     for metric in receiver.metrics():

@@ -16,10 +16,12 @@ import json
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 import yaml
+from support import require_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -95,18 +97,47 @@ def test_every_image_is_pinned(compose):
         assert re.match(r"\d+\.\d+\.\d+", tag), f"Dockerfile base {image} is not pinned"
 
 
+OTLP_PORTS = {"4317", "4318", "14317", "14318"}
+
+
 def test_ports_bind_to_loopback_by_default(compose):
+    """OTLP receivers and UIs/APIs have separate bind addresses, both loopback by default."""
+    seen = set()
     for name, svc in compose["services"].items():
         for port in svc.get("ports", []):
-            assert isinstance(port, str) and port.startswith("${STACK_BIND_ADDRESS:-127.0.0.1}:"), f"{name}: {port}"
+            m = re.fullmatch(r"\$\{STACK_(OTLP|UI)_BIND_ADDRESS:-127\.0\.0\.1\}:(\d+):\d+", str(port))
+            assert m, f"{name}: {port}"
+            assert (m.group(1) == "OTLP") == (m.group(2) in OTLP_PORTS), f"{name}: {port} uses the wrong bind address"
+            seen.add(m.group(1))
+    assert seen == {"OTLP", "UI"}
     env = (ROOT / ".env.example").read_text()
-    assert re.search(r"^STACK_BIND_ADDRESS=127\.0\.0\.1$", env, re.M)
+    assert re.search(r"^STACK_OTLP_BIND_ADDRESS=127\.0\.0\.1$", env, re.M)
+    assert re.search(r"^STACK_UI_BIND_ADDRESS=127\.0\.0\.1$", env, re.M)
+
+
+def test_grafana_anonymous_access_is_opt_in(compose):
+    env = compose["services"]["grafana"]["environment"]
+    assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "${GF_AUTH_ANONYMOUS_ENABLED:-false}"
+    assert re.search(r"^GF_AUTH_ANONYMOUS_ENABLED=false$", (ROOT / ".env.example").read_text(), re.M)
+
+
+def test_loki_health_check_uses_the_binary_not_a_shell_tool(compose):
+    # grafana/loki is distroless: no shell, no wget; `loki -health` probes /ready itself.
+    assert compose["services"]["loki"]["healthcheck"]["test"] == ["CMD", "/usr/bin/loki", "-health"]
+
+
+def test_alertmanager_renders_its_config_from_env(compose):
+    am = compose["services"]["alertmanager"]
+    assert am["entrypoint"][:2] == ["/bin/sh", "/etc/alertmanager/render.sh"]
+    assert am["command"][0] == "/bin/alertmanager" and f"--config.file={am['entrypoint'][2]}" in am["command"]
+    assert "./secrets:/etc/alertmanager/secrets:ro" in am["volumes"]
+    assert (ROOT / "secrets" / ".gitignore").read_text().split() == ["*", "!.gitignore"]
 
 
 def test_memory_limits_and_health_checks(compose):
-    # Images without a shell/HTTP client (collector-contrib is distroless) and the demo
-    # (no HTTP endpoint) have no health check; every other service has one.
-    no_healthcheck = {"otel-collector", "otel-agent", "otel-gateway-1", "otel-gateway-2", "demo", "demo-scale-out"}
+    # Images without a shell/HTTP client (collector-contrib is distroless) have no health
+    # check; every other service has one (the demo probes its own /readyz).
+    no_healthcheck = {"otel-collector", "otel-agent", "otel-gateway-1", "otel-gateway-2"}
     for name, svc in compose["services"].items():
         memory = svc.get("deploy", {}).get("resources", {}).get("limits", {}).get("memory") or svc.get("mem_limit")
         assert memory, f"{name} has no memory limit"
@@ -324,7 +355,7 @@ def test_dashboard_provider_matches_compose_mount(compose):
 
 def test_dashboards_use_provisioned_datasource_uids(datasources):
     boards = dashboards()
-    assert len(boards) == 5
+    assert len(boards) == 6
     uids = set()
     for name, board in boards.items():
         assert board["uid"] not in uids
@@ -372,6 +403,11 @@ def test_dashboards_answer_the_questions_in_the_issue():
                                  "trading_pipeline_stage_staleness_seconds"],
         "service-red.json": ["traces_span_metrics_calls_total", "traces_span_metrics_duration_milliseconds_bucket",
                              "STATUS_CODE_ERROR"],
+        "bot-health.json": ["trading_heartbeat_seconds", "trading_health_status", "job_strategy:trading_trades_win:ratio_rate1h",
+                            "trading_trade_pnl_bucket", "trading_exposure", "trading_notional", "trading_portfolio_value",
+                            "trading_drawdown_ratio", "trading_drawdown_limit_ratio", "trading_market_data_latency_seconds_bucket",
+                            "trading_errors_total", "system_cpu_utilization", "system_memory_usage_bytes",
+                            "system_disk_io_bytes_total", "process_memory_usage_bytes", '"alertlist"'],
         "telemetry-pipeline.json": ["otelcol_receiver_accepted_spans_total", "otelcol_receiver_refused_",
                                     "otelcol_exporter_send_failed_", "otel_sdk_processor_span_processed_total",
                                     "otelcol_processor_tail_sampling_", "trading_sampler_decisions_total"],
@@ -393,3 +429,90 @@ def test_prometheus_flags_exist_in_prometheus_3(compose):
     assert compose["services"]["prometheus"]["image"].startswith("prom/prometheus:v3.")
     assert not [f for f in flags if f.startswith("--web.console")]
     assert "--enable-feature=exemplar-storage" in flags
+
+
+ORDER_FLOW_HISTOGRAMS = ("trading_order_ack_duration_seconds", "trading_order_fill_duration_seconds", "trading_tick_to_trade_duration_seconds")
+
+
+def test_exemplars_land_on_kept_traces_or_the_panel_says_why_not():
+    """Tail sampling keeps every order/execution flow; exemplars elsewhere may point at dropped traces."""
+    kept_kinds = yaml.safe_load((CC / "otel-collector.yaml").read_text())["processors"]["tail_sampling"]["policies"]
+    kinds = next(p["string_attribute"]["values"] for p in kept_kinds if p["type"] == "string_attribute")
+    assert {"order", "execution"} <= set(kinds)
+    exemplar_panels = 0
+    for name, board in dashboards().items():
+        for panel in board["panels"]:
+            if not any(t.get("exemplar") for t in panel.get("targets", [])):
+                continue
+            exemplar_panels += 1
+            exprs = " ".join(t["expr"] for t in panel["targets"])
+            if all(any(h in e for h in ORDER_FLOW_HISTOGRAMS) for e in (t["expr"] for t in panel["targets"])):
+                assert "tail sampling always keeps" in panel["description"], (name, panel["title"])
+            else:
+                assert "trace not found" in panel["description"], f"{name}: {panel['title']} ({exprs}) does not say why an exemplar may not resolve"
+    assert exemplar_panels >= 5
+
+
+# ---- Jaeger -> Loki / Prometheus links, expanded the way Grafana 12 does -------------------
+# Grafana (public/app/features/explore/TraceView/createSpanLink.tsx, crossSignalConfig.ts)
+# builds $__tags from span.process.tags + span.tags (+ spanId, traceId, name, duration) only;
+# Jaeger's API keeps service.name out of process.tags (it is process.serviceName).
+JAEGER_SPAN = {
+    "traceID": "4bf92f3577b34da6a3ce929d0e0e4736", "spanID": "00f067aa0ba902b7", "operationName": "order.submit",
+    "duration": 1200, "process": {"serviceName": "demo-trading-bot", "tags": [{"key": "host.name", "value": "box-1"}]},
+    "tags": [{"key": "trading.span.kind", "value": "order"}],
+}
+
+
+def grafana_expand(template: str, tags_config: list[dict], span: dict) -> str:
+    """Grafana's provisioning $$ -> $, then $__tags / ${__tags}, ${__span.*}, ${__trace.*}."""
+    template = template.replace("$$", "$")
+    all_tags = [*span["process"]["tags"], *span["tags"], {"key": "spanId", "value": span["spanID"]},
+                {"key": "traceId", "value": span["traceID"]}, {"key": "name", "value": span["operationName"]}]
+    wanted = {t["key"]: t.get("value") or t["key"] for t in tags_config}
+    formatted = ", ".join(f'{wanted[t["key"]]}="{t["value"]}"' for t in all_tags if t["key"] in wanted)
+    values = {"__tags": formatted, "__span.name": span["operationName"], "__span.spanId": span["spanID"],
+              "__trace.traceId": span["traceID"], "__span.traceId": span["traceID"]}
+    out = re.sub(r"\$\{([\w.]+)\}", lambda m: str(values[m.group(1)]), template)
+    out = re.sub(r"\$(__tags)\b", lambda m: values[m.group(1)], out)
+    assert "$" not in out, out
+    return out
+
+
+def loki_selector_is_valid(query: str) -> bool:
+    """Loki's rule: a stream selector needs at least one matcher that does not match the empty string."""
+    m = re.match(r"\{([^}]*)\}", query.strip())
+    if not m or not m.group(1).strip():
+        return False
+    matchers = re.findall(r'(\w+)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"', m.group(1))
+    if len(matchers) != len([part for part in m.group(1).split(",") if part.strip()]):
+        return False
+    return any((op == "=" and value) or (op == "=~" and not re.fullmatch(value, "")) for _, op, value in matchers)
+
+
+def test_trace_to_logs_link_expands_to_a_valid_loki_query(datasources):
+    logs = datasources["jaeger"]["jsonData"]["tracesToLogsV2"]
+    query = grafana_expand(logs["query"], logs.get("tags", []), JAEGER_SPAN)
+    assert loki_selector_is_valid(query), query
+    assert f'trace_id="{JAEGER_SPAN["traceID"]}"' in query
+    # the template this replaces expanded to an empty selector
+    assert not loki_selector_is_valid(grafana_expand('{$${__tags}} | trace_id="x"', [{"key": "service.name", "value": "service_name"}], JAEGER_SPAN))
+
+
+def test_trace_to_metrics_links_expand_to_valid_promql(datasources):
+    config = datasources["jaeger"]["jsonData"]["tracesToMetrics"]
+    queries = [grafana_expand(q["query"], config.get("tags", []), JAEGER_SPAN) for q in config["queries"]]
+    assert len(queries) == 3
+    for query in queries:
+        assert 'span_name="order.submit"' in query and "{," not in query and ", }" not in query
+    promtool = require_binary("promtool")
+    rules = {"groups": [{"name": "links", "rules": [{"record": f"link:{i}", "expr": q} for i, q in enumerate(queries)]}]}
+    broken = {"groups": [{"name": "old", "rules": [{"record": "old", "expr": grafana_expand(
+        'sum(rate(traces_span_metrics_calls_total{$$__tags, span_name="$${__span.name}"}[5m]))',
+        [{"key": "service.name", "value": "service_name"}], JAEGER_SPAN)}]}]}
+    with tempfile.TemporaryDirectory() as tmp:
+        good, bad = Path(tmp) / "good.yml", Path(tmp) / "bad.yml"
+        good.write_text(yaml.safe_dump(rules))
+        bad.write_text(yaml.safe_dump(broken))
+        assert subprocess.run([promtool, "check", "rules", str(good)], capture_output=True).returncode == 0
+        assert subprocess.run([promtool, "check", "rules", str(bad)], capture_output=True).returncode != 0

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import pytest
 from opentelemetry import trace as trace_api
-from opentelemetry.metrics import _internal as metrics_internal
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from support import Spans
 
+from otel_trading import config
 from otel_trading.trading import metrics, tracing
 
 
@@ -39,17 +37,5 @@ def spans(use_tracer_provider) -> Spans:
 
 
 @pytest.fixture
-def metric_reader():
-    """An InMemoryMetricReader on a fresh global MeterProvider."""
-    old = metrics_internal._METER_PROVIDER
-    reader = InMemoryMetricReader()
-    provider = MeterProvider(metric_readers=[reader])
-    metrics_internal._METER_PROVIDER = provider
-    yield reader
-    metrics_internal._METER_PROVIDER = old
-    provider.shutdown()
-
-
-@pytest.fixture
 def strict(monkeypatch):
-    monkeypatch.setattr(metrics.CONFIG, "strict", True)
+    monkeypatch.setattr(config.current(), "strict", True)

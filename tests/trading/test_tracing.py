@@ -416,10 +416,27 @@ def test_any_input_never_raises_and_always_exports(spans, kind, kw):
         tracing.add_event("e", **kw)
     with order_span(**kw):
         pass
-    encode_spans(spans.finished()).SerializeToString()  # one bad value must not fail a whole export batch
+    finished = spans.finished()
+    assert [s.name for s in finished][-1] == "order" and len(finished) == 2  # both spans ended and reached the exporter
+    request = encode_spans(finished)  # one bad value must not fail a whole export batch
+    assert sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans) == 2
+    assert request.SerializeToString()
 
 
 def test_unusable_order_id_keeps_the_span(spans):
     with order_span(order_id=["not", "hashable"], side="buy") as span:
         assert span.is_recording()
     assert spans.named("order").attributes[A.SIDE] == "buy"
+
+
+def test_captured_argument_of_an_unsupported_type_is_dropped_with_a_warning(spans, caplog):
+    caplog.set_level(logging.WARNING, "otel_trading")
+
+    @traced(kind="signal", capture_args=["features", "symbol"])
+    def predict(features, symbol):
+        return len(features)
+
+    assert predict([1.0, 2.0], "AAPL") == 2
+    attrs = spans.named(predict.__qualname__).attributes
+    assert attrs[A.SYMBOL] == "AAPL" and "trading.arg.features" not in attrs
+    assert "capture_args" in caplog.text and "'features'" in caplog.text and "list" in caplog.text

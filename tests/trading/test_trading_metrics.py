@@ -9,6 +9,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from support import METRIC_UNITS, exported
 
+from otel_trading import config
 from otel_trading.config import load
 from otel_trading.trading import attributes as A
 from otel_trading.trading import metrics as M
@@ -66,7 +67,7 @@ def test_bucket_boundaries_fit_what_they_measure(metric_reader):
 
 def test_symbol_only_with_per_symbol_opt_in(metric_reader, monkeypatch):
     M.record_order("buy", "limit", "XNAS", symbol="AAPL")
-    monkeypatch.setattr(M.CONFIG, "per_symbol", True)
+    monkeypatch.setattr(config.current(), "per_symbol_metrics", True)
     M.record_order("buy", "limit", "XNAS", symbol="MSFT")
     M.record_tick("itch", symbol="MSFT")
     orders = points(exported(metric_reader)["trading.orders"])
@@ -74,8 +75,8 @@ def test_symbol_only_with_per_symbol_opt_in(metric_reader, monkeypatch):
 
 
 def test_attribute_cache_is_bounded(metric_reader, monkeypatch):
-    monkeypatch.setattr(M.CONFIG, "per_symbol", True)
-    monkeypatch.setattr(M.CONFIG, "cardinality_limit", 10)
+    monkeypatch.setattr(config.current(), "per_symbol_metrics", True)
+    monkeypatch.setattr(config.current(), "cardinality_limit", 10)
     for i in range(50):
         M.record_tick("itch", symbol=f"S{i}")
     assert len(M.trading_metrics().ticks.cache) == 10
@@ -115,11 +116,10 @@ def test_install_is_idempotent_and_switches_system_metrics(monkeypatch):
 
     monkeypatch.setattr(upstream, "SystemMetricsInstrumentor", FakeInstrumentor)
     monkeypatch.setitem(M._installed, "system_metrics", False)
-    monkeypatch.setattr(M, "CONFIG", M._Config())
     provider = MeterProvider()
-    off = types.SimpleNamespace(**{**vars(load()), "system_metrics": False, "strict": True})
+    off = types.SimpleNamespace(**{**vars(load()), "system_metrics": False})
     M.install(off, provider)
-    assert calls == [] and M.CONFIG.strict is True
+    assert calls == []
     on = types.SimpleNamespace(**{**vars(load()), "system_metrics": True})
     M.install(on, provider)
     M.install(on, provider)
@@ -140,7 +140,6 @@ def test_system_metrics_really_export(metric_reader, monkeypatch):
         assert {"process.cpu.time", "process.memory.usage", "process.thread.count"} <= names
     finally:
         SystemMetricsInstrumentor().uninstrument()
-        M.CONFIG.load()
 
 
 def test_prometheus_names_match_the_contract():
