@@ -311,3 +311,21 @@ def _zombie(pid: int) -> bool:
     except FileNotFoundError:
         return True
 
+
+
+def test_configure_keywords_reach_the_helpers_exporters(tmp_path):
+    """A ``configure()`` keyword the helper cannot read from the environment (the local-files folder) is passed on."""
+    from support import clean_env
+
+    app = f"""
+import otel_trading
+from opentelemetry import trace
+telemetry = otel_trading.configure(traces_exporter="local", logs_exporter="none", metrics_exporter="none", local_dir={str(tmp_path / "here")!r})
+with trace.get_tracer("bot").start_as_current_span("kept-locally"):
+    pass
+telemetry.shutdown()
+"""
+    result = run_python(app, clean_env(), instrumented=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    written = "".join(p.read_text() for p in (tmp_path / "here").rglob("*") if p.is_file())
+    assert "kept-locally" in written
