@@ -54,6 +54,7 @@ from otel_trading.report import report
 
 FRAME_ITEMS = 4096  # items per frame at most: bounds one marshal call and one acknowledgement
 _IDLE_WAIT = 0.2  # seconds the flusher sleeps with nothing announced (a safety net, items wake it)
+_PASS_INTERVAL = 0.01  # at most ~100 flusher passes a second: each wake-up costs the app a GIL hand-over
 _RESTARTS = 5  # helper starts in a row that die within _SHORT_LIFE before giving up
 _SHORT_LIFE = 10.0
 
@@ -75,7 +76,6 @@ class _Signal:
         self.items: deque = deque()
         self.recorder = SpanRecorder() if kind == SPANS else LogRecorder()
         self.in_flight = 0  # sent to the helper, not acknowledged yet
-        self.sent = 0  # taken from the queue and sent (or sent again after a restart)
         self.delivered = 0  # acknowledged as exported
         self.failed = 0  # acknowledged as failed (exporter gave up after its retries)
         self.full_drops = itertools.count()  # buffer full: next() is one atomic C call, no lock on the hot path
@@ -87,7 +87,6 @@ class _Signal:
         self.dropping = False  # full means drop at once: policy drop, or a block timed out (until half is free)
         self.attached = False  # a processor feeds it: shutdown waits for its close
         self.closed = False
-
 
     @property
     def dropped(self) -> int:
@@ -130,8 +129,8 @@ class Sidecar:
             LOGS: _Signal(LOGS, "log record", log_capacity, "OTEL_BLRP_MAX_QUEUE_SIZE", create_processor_metrics(
                 "logs", OtelComponentTypeValues.BATCHING_LOG_PROCESSOR, provider, capacity=log_capacity, enabled=internal_metrics)),
         }
-        for sig in self.signals.values():
-            sig.metrics.register_queue_size(lambda sig=sig: len(sig.items) + sig.in_flight)
+        for kind, sig in self.signals.items():
+            sig.metrics.register_queue_size(lambda kind=kind: self.held(kind))
             sig.dropping = full_policy == "drop"
         self._reset(eager=True)
         if hasattr(os, "register_at_fork"):
@@ -206,6 +205,11 @@ class Sidecar:
                     return True
         next(sig.full_drops)
         return False
+
+    def held(self, kind: int) -> int:
+        """Items of ``kind`` the app holds: queued, or sent and not confirmed yet."""
+        sig = self.signals[kind]
+        return len(sig.items) + sig.in_flight
 
     def flush(self, kind: int, timeout: float) -> bool:
         """Wait until everything queued for ``kind`` is acknowledged (or ``timeout`` seconds pass)."""
@@ -325,6 +329,8 @@ class Sidecar:
                 time.sleep(0.1)
             if self._stopping and not any(sig.items for sig in self.signals.values()):
                 return
+            if not self._stopping:
+                time.sleep(_PASS_INTERVAL)  # let items gather: one big frame instead of many small ones
 
     def _send_queued(self, sig: _Signal) -> None:
         items = sig.items
@@ -358,7 +364,6 @@ class Sidecar:
                 self._seq += 1
                 seq = self._seq
                 self._unacked[seq] = (sig, payload, len(records))
-                sig.sent += len(records)
             self._send(seq, sig.kind, payload)
 
     def _send(self, seq: int, kind: int, payload: bytes) -> None:
