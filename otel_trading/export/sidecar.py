@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -313,6 +314,7 @@ class Sidecar:
     # ------------------------------------------------------------------ flusher thread
 
     def _run(self) -> None:
+        _leave_signals_to_the_main_thread()
         while True:
             self._wake.wait(_IDLE_WAIT)
             self._wake.clear()
@@ -435,6 +437,7 @@ class Sidecar:
         self._wake.set()
 
     def _read_acks(self, sock: socket.socket) -> None:
+        _leave_signals_to_the_main_thread()
         buf = bytearray(ACK.size)
         view = memoryview(buf)
         while True:
@@ -461,6 +464,14 @@ class Sidecar:
                     if sig.dropping and self.full_policy == "block" and len(sig.items) + sig.in_flight < sig.capacity // 2:
                         sig.dropping = False
                 self._room.notify_all()
+
+
+def _leave_signals_to_the_main_thread() -> None:
+    """Block SIGTERM / SIGINT in our threads: a signal the kernel hands to a thread blocked in ``recv``
+    is seen by Python only when the main thread next runs bytecode, which an app in ``time.sleep``
+    may not do for a long time; blocked here, the kernel delivers it to the main thread."""
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
 
 
 def helper_environment(settings: Any = None) -> dict[str, str]:
