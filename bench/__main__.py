@@ -32,6 +32,7 @@ FULL = {
     "e2e": (30_000, 3),
     "rss": (1_000_000, 1),
     "sustained": (2_000, 1),
+    "outage": (60, 1),  # seconds without a collector (bench/outage.py)
     "export_process": (0, 0),  # bench/export_process.py sizes its own items
 }
 QUICK = {
@@ -44,6 +45,7 @@ QUICK = {
     "e2e": (2_000, 1),
     "rss": (5_000, 1),
     "sustained": (150, 1),
+    "outage": (4, 1),
     "export_process": (0, 0),
 }
 
@@ -181,6 +183,10 @@ def rows(results: dict) -> list[tuple[str, str, str, str, str]]:
                 f"{REPLACED['logs_per_s']:,}/s ({REPLACED['ms_per_log']} ms)",
             )
         )
+    if not err("outage", "Collector outage with the disk spool"):
+        from bench import outage
+
+        out.extend(outage.rows(results["outage"]))
     out += export_process.rows(results["export_process"])
     return out
 

@@ -19,6 +19,7 @@ import sys
 import time
 from typing import Any, Callable
 
+from bench import outage
 from otel_trading.config import BY_NAME
 
 # otel-trading's processors as the distro configures them: queue and batch sizes from the settings table.
@@ -556,6 +557,7 @@ ITEMS = {
     "e2e": item_e2e,
     "rss": item_rss,
     "sustained": item_sustained,
+    "outage": outage.item_outage,
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import structlog
+import support
 from opentelemetry.metrics import _internal as metrics_internal
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -12,6 +13,11 @@ from otlp_receiver import OtlpReceiver
 from support import otlp_env, run_python
 
 from otel_trading import logs
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _audit_trail_outside_the_checkout(tmp_path_factory):
+    support.AUDIT_DIR = tmp_path_factory.mktemp("audit")
 
 
 @pytest.fixture

@@ -92,7 +92,7 @@ class OtlpReceiver:
     """Collects OTLP exports on 127.0.0.1. ``status`` makes it refuse exports
     (a gRPC status code) to play a failing collector; ``delay`` makes it slow."""
 
-    def __init__(self) -> None:
+    def __init__(self, grpc_port: int = 0, http_port: int = 0) -> None:
         self.requests: dict[str, list] = {"traces": [], "metrics": [], "logs": []}
         self.headers: list[dict[str, str]] = []  # request metadata / HTTP headers, lowercased keys
         self.status: grpc.StatusCode | None = None
@@ -102,8 +102,8 @@ class OtlpReceiver:
         trace_grpc.add_TraceServiceServicer_to_server(_Servicer(self, "traces", trace_pb.ExportTraceServiceResponse), self._grpc)
         metrics_grpc.add_MetricsServiceServicer_to_server(_Servicer(self, "metrics", metrics_pb.ExportMetricsServiceResponse), self._grpc)
         logs_grpc.add_LogsServiceServicer_to_server(_Servicer(self, "logs", logs_pb.ExportLogsServiceResponse), self._grpc)
-        self.grpc_port = self._grpc.add_insecure_port("127.0.0.1:0")
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), _http_handler(self))
+        self.grpc_port = self._grpc.add_insecure_port(f"127.0.0.1:{grpc_port}")  # a fixed port: a collector restarted in place
+        self._http = ThreadingHTTPServer(("127.0.0.1", http_port), _http_handler(self))
         self._http.daemon_threads = True
         self.http_port = self._http.server_address[1]
 

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -16,12 +17,20 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from otlp_receiver import OtlpReceiver
 
 BIN = Path(sys.executable).parent
+# where launched programs keep their audit trail unless a test names one (set per session by conftest),
+# so no test writes `logs/audit` into the checkout
+AUDIT_DIR: Path | None = None
 
 
 def clean_env(**extra: str) -> dict[str, str]:
     """The test's environment without any OTEL_* the developer may have set."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     env["PYTHONUNBUFFERED"] = "1"
+    if AUDIT_DIR is not None:
+        env["OTEL_TRADING_AUDIT_DIR"] = str(AUDIT_DIR)
+    scratch = Path(tempfile.mkdtemp(prefix="otel-trading-test-"))
+    env["OTEL_TRADING_SPOOL_DIR"] = str(scratch / "spool")  # a spool of its own: no test replays another's
+    env["OTEL_TRADING_LOCAL_DIR"] = str(scratch / "local")  # the embedded default never writes into the checkout
     env.update({k: str(v) for k, v in extra.items()})
     return env
 

@@ -10,7 +10,9 @@ builds the tracer, meter and logger providers.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from otel_trading import config as settings_module
@@ -31,35 +33,64 @@ class Telemetry:
     tracer_provider: Any = None  # opentelemetry.sdk.trace.TracerProvider
     meter_provider: Any = None  # opentelemetry.sdk.metrics.MeterProvider
     logger_provider: Any = None  # opentelemetry.sdk._logs.LoggerProvider
+    local_dir: Path | None = None  # where the embedded default writes, when no collector was found at start
+    processors: dict[str, list] = field(default_factory=dict)  # the export processors by signal, for the exit summary
+    _shutdown_started: bool = field(default=False, repr=False)
+    _shutdown_done: threading.Event = field(default_factory=threading.Event, repr=False)
 
     @property
     def providers(self) -> list:
         return [p for p in (self.tracer_provider, self.logger_provider, self.meter_provider) if p is not None]
 
+    def _by_signal(self, method: str) -> dict[str, Any]:
+        named = {"traces": self.tracer_provider, "logs": self.logger_provider, "metrics": self.meter_provider}
+        return {signal: getattr(p, method) for signal, p in named.items() if p is not None}
+
     def force_flush(self, timeout: float | None = None) -> bool:
         """Export everything buffered; give up after ``timeout`` seconds (default OTEL_TRADING_SHUTDOWN_TIMEOUT)."""
-        return _bounded([p.force_flush for p in self.providers], timeout or self.settings.shutdown_timeout)
+        return _bounded(self._by_signal("force_flush"), timeout or self.settings.shutdown_timeout, "flush")
 
     def shutdown(self, timeout: float | None = None) -> bool:
-        """Flush and stop exporting; bounded like ``force_flush``. Safe to call twice."""
-        return _bounded([p.shutdown for p in self.providers], timeout or self.settings.shutdown_timeout)
+        """Flush and stop exporting; bounded like ``force_flush``. Safe to call twice: a second call
+        (SIGTERM arriving during the exit flush) waits for the first instead of cutting it short."""
+        timeout = timeout or self.settings.shutdown_timeout
+        if self._shutdown_started:
+            return self._shutdown_done.wait(timeout)
+        self._shutdown_started = True
+        done = _bounded(self._by_signal("shutdown"), timeout, "shutdown")
+        from otel_trading.export.processors import exit_summary
+
+        for signal, processors in self.processors.items():
+            for processor in processors:
+                line = exit_summary(signal, processor)
+                if line:
+                    report(line)
+        self._shutdown_done.set()
+        return done
 
 
-def _bounded(calls: list, timeout: float) -> bool:
-    """Run ``calls`` in order on a daemon thread; a hung collector cannot hold the caller past ``timeout``."""
+def _bounded(calls: dict[str, Any], timeout: float, what: str) -> bool:
+    """Run each signal's call on its own daemon thread, all within ``timeout``: a hung collector
+    for one signal holds neither the caller past the bound nor the other signals' final reports."""
 
-    def run() -> None:
-        for call in calls:
-            try:
-                call()
-            except Exception as exc:  # telemetry trouble must not break the app
-                report(f"flush failed: {exc!r}")
+    def run(signal: str, call) -> None:
+        try:
+            call()
+        except Exception as exc:  # telemetry trouble must not break the app
+            report(f"{signal} {what} failed: {exc!r}")
 
-    worker = threading.Thread(target=run, name="otel-trading-flush", daemon=True)
-    worker.start()
-    worker.join(timeout)
-    if worker.is_alive():
-        report(f"flush did not finish within {timeout:g}s (OTEL_TRADING_SHUTDOWN_TIMEOUT); unsent telemetry is dropped")
+    workers = {
+        signal: threading.Thread(target=run, args=(signal, call), name=f"otel-trading-{what}-{signal}", daemon=True)
+        for signal, call in calls.items()
+    }
+    deadline = time.monotonic() + timeout
+    for worker in workers.values():
+        worker.start()
+    for worker in workers.values():
+        worker.join(max(deadline - time.monotonic(), 0.0))
+    late = [signal for signal, worker in workers.items() if worker.is_alive()]
+    if late:
+        report(f"{', '.join(late)}: flush did not finish within {timeout:g}s (OTEL_TRADING_SHUTDOWN_TIMEOUT); what was not sent is dropped")
         return False
     return True
 

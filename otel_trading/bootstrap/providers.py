@@ -10,7 +10,8 @@ the environment is validated: SDK modules read some variables at import.
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 from opentelemetry._logs import set_logger_provider
 from opentelemetry.metrics import set_meter_provider
@@ -29,7 +30,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import set_tracer_provider
 
 from otel_trading import export, health, logs
-from otel_trading.bootstrap import lifecycle, resource, views
+from otel_trading.bootstrap import embedded, lifecycle, resource, views
 from otel_trading.bootstrap.configure import Telemetry
 from otel_trading.config import Settings
 from otel_trading.export import sidecar as sidecar_module
@@ -51,6 +52,8 @@ _EXPORTER_GROUPS = {
 def build(settings: Settings, auto_instrumentation_version: str | None) -> Telemetry:
     res = resource.build(settings, auto_instrumentation_version)
     telemetry = Telemetry(settings)
+    if embedded.use_local(settings):
+        telemetry.local_dir = Path(settings.local_dir)
 
     # Metrics first: the batch processors' self-metrics (queue capacity, drops) bind to this provider.
     views.set_cardinality_limit(settings.cardinality_limit)
@@ -76,18 +79,18 @@ def build(settings: Settings, auto_instrumentation_version: str | None) -> Telem
     if sidecar is not None and _exported("traces"):
         telemetry.tracer_provider.add_span_processor(sidecar_module.SidecarSpanProcessor(sidecar))
     for exporter in [] if sidecar is not None else _exporters("traces", settings):
-        telemetry.tracer_provider.add_span_processor(
-            export.ReportingBatchSpanProcessor(exporter, **_queue(settings.bsp_max_queue_size, settings.bsp_max_export_batch_size), **reporting)
-        )
+        processor = export.ReportingBatchSpanProcessor(exporter, **_queue(settings.bsp_max_queue_size, settings.bsp_max_export_batch_size), **reporting)
+        telemetry.tracer_provider.add_span_processor(processor)
+        telemetry.processors.setdefault("traces", []).append(processor)
     set_tracer_provider(telemetry.tracer_provider)
 
     telemetry.logger_provider = LoggerProvider(resource=res, shutdown_on_exit=False)
     if sidecar is not None and _exported("logs"):
         telemetry.logger_provider.add_log_record_processor(sidecar_module.SidecarLogRecordProcessor(sidecar))
     for exporter in [] if sidecar is not None else _exporters("logs", settings):
-        telemetry.logger_provider.add_log_record_processor(
-            export.ReportingBatchLogRecordProcessor(exporter, **_queue(settings.blrp_max_queue_size, settings.blrp_max_export_batch_size), **reporting)
-        )
+        processor = export.ReportingBatchLogRecordProcessor(exporter, **_queue(settings.blrp_max_queue_size, settings.blrp_max_export_batch_size), **reporting)
+        telemetry.logger_provider.add_log_record_processor(processor)
+        telemetry.processors.setdefault("logs", []).append(processor)
     set_logger_provider(telemetry.logger_provider)
 
     logs.install(settings, telemetry.logger_provider)
@@ -105,20 +108,41 @@ def _sidecar(settings: Settings) -> sidecar_module.Sidecar | None:
     return sidecar_module.start(settings)
 
 
-def _exported(signal: str) -> bool:
+def _exported(signal: Literal["traces", "logs"]) -> bool:
     return any(name != "none" for name in _get_exporter_names(signal))
 
 
 def _exporters(signal: str, settings: Settings) -> list:
-    """Instantiate the exporters OTEL_<SIGNAL>_EXPORTER names; one that fails is reported and left out."""
+    """Instantiate the exporters OTEL_<SIGNAL>_EXPORTER names; one that fails is reported and left out.
+
+    ``otlp`` becomes ``local`` under the embedded default (no collector configured nor running);
+    OTLP span and log exporters get the disk spool (OTEL_TRADING_SPOOL). Both the in-process set-up
+    and an out-of-process export helper build their exporters here.
+    """
+    names = _get_exporter_names(signal)  # `otlp` comes back as `otlp_proto_grpc` / `otlp_proto_http`
+    if any(name.startswith("otlp") for name in names) and embedded.use_local(settings):
+        names = list(dict.fromkeys("local" if name.startswith("otlp") else name for name in names))
     exporters = []
-    for name in _get_exporter_names(signal):
+    for name in names:
         try:
             _, cls = _import_config_components([name], _EXPORTER_GROUPS[signal])[0]
-            exporters.append(export.faster(cls, settings.fast_export)(**_exporter_args(cls, signal, settings)))
+            exporter = export.faster(cls, settings.fast_export)(**_exporter_args(cls, signal, settings))
+            if settings.spool and signal != "metrics":
+                exporter = _spooled(signal, exporter, settings)
+            exporters.append(exporter)
         except Exception as exc:  # e.g. Prometheus port in use: the app must keep running
             report(f"{signal} exporter {name!r} could not start ({exc}); {signal} are not exported there")
     return exporters
+
+
+def _spooled(signal: str, exporter, settings: Settings):
+    """An OTLP span / log exporter behind the service's disk spool; any other exporter unchanged
+    (metrics stay in memory: cumulative temporality recovers after an outage)."""
+    from otel_trading.export import spool
+
+    service = settings.service_name or (settings.resource_attributes or {}).get("service.name") or "unknown_service"
+    store = spool.Spool(spool.spool_path(settings.spool_dir, service), settings.spool_max_bytes)
+    return spool.wrap(signal, exporter, store, drain_seconds=settings.shutdown_timeout / 2)
 
 
 def _queue(size: int, batch: int) -> dict[str, int]:

@@ -13,6 +13,7 @@ COMMANDS = {
     "demo": ("otel_trading.demo", "run the simulated trading pipeline"),
     "traces": ("otel_trading.cli.traces", "show traces recorded by the local exporters"),
     "settings": ("otel_trading.cli.settings", "print the settings reference (Markdown)"),
+    "audit": ("otel_trading.cli.audit", "verify the audit trail's hash chain (audit verify PATH...)"),
 }
 
 

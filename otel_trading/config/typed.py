@@ -86,6 +86,10 @@ class SettingsFields:
     export_process: bool
     export_full_policy: str
     export_block_timeout: float
+    spool: bool
+    spool_dir: str
+    spool_max_bytes: int
+    local_fallback: bool
     drop_report_interval: float
     strict: bool
     order_registry_size: int
@@ -106,6 +110,10 @@ class SettingsFields:
     log_files: dict[str, str]
     log_file_max_bytes: int
     log_file_backups: int
+    audit_file: bool
+    audit_dir: str
+    audit_fsync: str
+    audit_fsync_interval: float
     local_dir: str
 
 
@@ -186,6 +194,10 @@ class Keywords(TypedDict, total=False):
     export_process: bool | str
     export_full_policy: str | str
     export_block_timeout: float | str
+    spool: bool | str
+    spool_dir: str | str
+    spool_max_bytes: int | str
+    local_fallback: bool | str
     drop_report_interval: float | str
     strict: bool | str
     order_registry_size: int | str
@@ -206,4 +218,8 @@ class Keywords(TypedDict, total=False):
     log_files: dict[str, str] | str
     log_file_max_bytes: int | str
     log_file_backups: int | str
+    audit_file: bool | str
+    audit_dir: str | str
+    audit_fsync: str | str
+    audit_fsync_interval: float | str
     local_dir: str | str

@@ -249,16 +249,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     if telemetry is not None:
         telemetry.force_flush()  # everything exported now; the exit hook shuts the providers down
     else:
-        _flush_global()
-        if "local" in os.environ.get("OTEL_TRACES_EXPORTER", ""):  # e.g. opentelemetry-instrument with the local exporters
+        from otel_trading.bootstrap.configure import current
+
+        handle = current()
+        if handle is not None:
+            handle.force_flush()  # bounded per signal by OTEL_TRADING_SHUTDOWN_TIMEOUT: a down collector cannot hold the report
+        else:
+            _flush_global()
+        if handle is not None and handle.local_dir is not None:  # opentelemetry-instrument, no collector: the embedded default
+            mode, folder = "local", handle.local_dir
+        elif "local" in os.environ.get("OTEL_TRACES_EXPORTER", ""):  # e.g. opentelemetry-instrument with the local exporters
             from otel_trading.export import localfiles
 
             mode, folder = "local", localfiles.local_dir()
     if mode == "local":
         report.print_local_report(stats, folder, elapsed, traces=args.traces)
     else:
-        report.print_brief_report(stats, elapsed, mode)
+        report.print_brief_report(stats, elapsed, mode, _spooled())
     return 0
+
+
+def _spooled() -> dict[str, int]:
+    """Items of each signal this run put in the disk spool because the collector did not take them."""
+    from otel_trading.bootstrap.configure import current
+
+    handle = current()
+    out: dict[str, int] = {}
+    for signal, processors in (handle.processors if handle is not None else {}).items():
+        for processor in processors:
+            exporter = processor._batch_processor._exporter
+            tally = getattr(exporter, "tally", None)
+            if tally is None:
+                continue
+            exporter.force_flush(2000)  # the hand-off sent or spooled, so the count is this run's
+            if tally.spooled:
+                out[signal] = out.get(signal, 0) + tally.spooled
+    return out
 
 
 def _flush_global() -> None:

@@ -133,17 +133,21 @@ def print_local_report(stats, folder: Path, elapsed: float, traces: int = 3) -> 
         for path in sorted(glob.glob(str(folder / f"{signal}.*.jsonl"))):
             with open(path, "rb") as fh:
                 lines = sum(1 for _ in fh)
-            out(f"  {Path(path).resolve()}  ({lines} lines)")
+            out(f"  {Path(path).resolve()}  ({lines} OTLP/JSON lines, one per exported batch)")
     example = (stats.rejected_ids or stats.filled_ids or stats.order_ids or ["ORD-000001"])[0]
     dir_arg = "" if str(folder) == localfiles.DEMO_DIR else f" --dir {folder}"
-    out(f"  more: otel-trading traces{dir_arg} --order {example}    (or jq . {folder}/spans.*.jsonl)")
+    out(f"  more: otel-trading traces{dir_arg} --order {example}    (or jq . {folder}/spans.*.jsonl; replay into the stack: docker compose --profile replay up)")
 
 
-def print_brief_report(stats, elapsed: float, mode: str) -> None:
+def print_brief_report(stats, elapsed: float, mode: str, spooled: dict[str, int] | None = None) -> None:
     print("")
     print(_outcome_line(stats, elapsed))
     decisions = sampler.totals()
     if decisions:
         print("\n".join(_sampling_rows(decisions)))
+    if spooled:
+        kept = ", ".join(f"{n} {'spans' if signal == 'traces' else 'log records'}" for signal, n in sorted(spooled.items()))
+        print(f"the OTLP collector did not take everything: {kept} kept in the disk spool, sent when it answers (see the exit summary)")
+        return
     where = "the configured exporters" if mode == "configured" else "the OTLP collector"
     print(f"telemetry went to {where}; for the embedded default run `otel-trading demo --local`")

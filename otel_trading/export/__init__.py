@@ -7,6 +7,9 @@
 * :class:`ReportingBatchSpanProcessor` / :class:`ReportingBatchLogRecordProcessor` - the
   SDK batch processors plus a drop counter, a periodic "dropped N" warning and a bounded
   shutdown.
+* :mod:`otel_trading.export.spool` - the disk spool the OTLP span and log exporters sit behind:
+  batches the collector cannot take wait in SQLite and are sent, oldest first, when it answers.
+* :mod:`otel_trading.export.localfiles` - the ``local`` exporters (OTLP/JSON lines), the embedded default.
 """
 
 from otel_trading.export.otlp_grpc import FastOTLPLogExporter, FastOTLPSpanExporter

@@ -1,21 +1,28 @@
 """Telemetry to local files, and back: the embedded default when no collector runs.
 
 Exporters (entry point name ``local`` for traces, metrics and logs, so
-``OTEL_TRACES_EXPORTER=local`` works under ``opentelemetry-instrument``) write
-JSON lines under ``OTEL_TRADING_LOCAL_DIR`` (default ``./otel-trading-data``):
+``OTEL_TRACES_EXPORTER=local`` works under ``opentelemetry-instrument``; also
+what the distro falls back to when no collector is configured nor running)
+write OTLP/JSON lines under ``OTEL_TRADING_LOCAL_DIR`` (default
+``./otel-trading-data``):
 
-    spans.<pid>.jsonl    one finished span per line
-    resource.<pid>.json  the process's resource attributes (records carry service.name)
-    logs.<pid>.jsonl     one log record per line
-    metrics.<pid>.jsonl  one data point per line, each export (cumulative)
+    spans.<pid>.jsonl    one ExportTraceServiceRequest per line (one exported batch)
+    logs.<pid>.jsonl     one ExportLogsServiceRequest per line
+    metrics.<pid>.jsonl  one ExportMetricsServiceRequest per line, each export (cumulative)
 
-One file per process, so forked workers never interleave lines. Everything is
-plain JSON: ``jq`` works, and so does ``otel-trading traces`` (``cli/traces.py``)
-which prints traces as trees with durations.
+That is the format the Collector's ``file`` exporter writes and its
+``otlpjsonfile`` receiver reads (protobuf JSON mapping, lowerCamelCase keys,
+enums as integers, 64-bit integers as strings, trace and span ids as hex, as
+the OTLP specification says), so the files can be replayed into any collector
+later (``docker compose --profile replay up``). One file per process, so forked
+workers never interleave lines. ``otel-trading traces`` (``cli/traces.py``) prints traces
+as trees with durations; ``read_spans`` / ``read_logs`` /
+``read_metrics`` flatten the files into one dict per span, record or point.
 """
 
 from __future__ import annotations
 
+import base64
 import glob
 import os
 import threading
@@ -25,17 +32,14 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from google.protobuf.json_format import MessageToDict
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.metrics.export import (
-    Gauge,
-    Histogram,
     MetricExporter,
     MetricExportResult,
     MetricsData,
-    Sum,
 )
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
-from opentelemetry.trace import format_span_id, format_trace_id
 
 from otel_trading import config
 from otel_trading.report import report
@@ -68,8 +72,7 @@ def local_dir(directory: str | os.PathLike | None = None) -> Path:
 def clear(directory: str | os.PathLike | None = None) -> None:
     """Remove the local exporters' files (and only those) from ``directory``."""
     folder = local_dir(directory)
-    patterns = [f"{signal}.*.jsonl" for signal in _SIGNALS] + ["resource.*.json"]
-    for pattern in patterns:
+    for pattern in [f"{signal}.*.jsonl" for signal in _SIGNALS]:
         for path in glob.glob(str(folder / pattern)):
             try:
                 os.remove(path)
@@ -77,22 +80,8 @@ def clear(directory: str | os.PathLike | None = None) -> None:
                 pass
 
 
-def _default(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return value.hex()
-    if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
-    if hasattr(value, "items"):
-        return dict(value.items())
-    return str(value)
-
-
-def _dumps(record: dict) -> bytes:
-    return orjson.dumps(record, default=_default, option=orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS)
-
-
 class _Writer:
-    """Appends JSON lines to ``<dir>/<signal>.<pid>.jsonl``; reopens after fork."""
+    """Appends lines to ``<dir>/<signal>.<pid>.jsonl``; reopens after fork."""
 
     def __init__(self, signal: str, directory: str | os.PathLike | None):
         self.signal = signal
@@ -100,7 +89,6 @@ class _Writer:
         self._lock = threading.Lock()
         self._file = None
         self._pid = None
-        self._resource_written = None  # pid for which resource.<pid>.json was written
         self._warned = False
 
     @property
@@ -126,18 +114,6 @@ class _Writer:
                 report(f"cannot write {self.signal} to {self.directory}: {exc}")
             return False
 
-    def resource(self, resource) -> str | None:
-        """Write the resource once per process to ``resource.<pid>.json``; return its service.name."""
-        attrs = _resource(resource)
-        if self._resource_written != os.getpid():
-            self._resource_written = os.getpid()
-            try:
-                self.directory.mkdir(parents=True, exist_ok=True)
-                (self.directory / f"resource.{os.getpid()}.json").write_bytes(orjson.dumps(attrs, default=_default, option=orjson.OPT_INDENT_2))
-            except OSError:
-                pass
-        return attrs.get("service.name")
-
     def close(self) -> None:
         with self._lock:
             if self._file is not None:
@@ -147,61 +123,56 @@ class _Writer:
                     self._file = None
 
 
-def _resource(resource) -> dict:
-    return dict(resource.attributes) if resource is not None else {}
+# ---------------------------------------------------------------------- OTLP/JSON
+
+_ID_KEYS = ("traceId", "spanId", "parentSpanId")
 
 
-def _ns(value: int | None) -> int | None:
-    return int(value) if value is not None else None
+def _hex_ids(node: Any) -> None:
+    """Protobuf's JSON mapping writes bytes as base64; OTLP/JSON wants trace and span ids as hex."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in _ID_KEYS and isinstance(value, str):
+                node[key] = base64.b64decode(value).hex()
+            elif isinstance(value, (dict, list)):
+                _hex_ids(value)
+    elif isinstance(node, list):
+        for item in node:
+            _hex_ids(item)
+
+
+def otlp_json(request) -> bytes:
+    """One OTLP export request message as an OTLP/JSON line."""
+    data = MessageToDict(request, use_integers_for_enums=True)
+    _hex_ids(data)
+    return orjson.dumps(data, option=orjson.OPT_APPEND_NEWLINE)
 
 
 # ---------------------------------------------------------------------- exporters
 
 
 class LocalSpanExporter(SpanExporter):
-    """Finished spans as JSON lines (entry point ``local`` in opentelemetry_traces_exporter)."""
+    """Finished spans as OTLP/JSON lines (entry point ``local`` in opentelemetry_traces_exporter)."""
 
     def __init__(self, directory: str | os.PathLike | None = None):
+        from otel_trading.export.wire import SpanEncoder
+
         self._writer = _Writer("spans", directory)
+        self._encoder = SpanEncoder()
 
     @property
     def directory(self) -> Path:
         return self._writer.directory
 
     def export(self, spans: Sequence) -> SpanExportResult:
-        lines = []
-        for span in spans:
-            ctx = span.context
-            parent = span.parent
-            record = {
-                "trace_id": format_trace_id(ctx.trace_id),
-                "span_id": format_span_id(ctx.span_id),
-                "parent_span_id": format_span_id(parent.span_id) if parent is not None else None,
-                "parent_remote": bool(parent.is_remote) if parent is not None else None,
-                "name": span.name,
-                "kind": span.kind.name,
-                "start_ns": _ns(span.start_time),
-                "end_ns": _ns(span.end_time),
-                "duration_ms": (span.end_time - span.start_time) / 1e6 if span.end_time and span.start_time else None,
-                "status": span.status.status_code.name,
-                "status_message": span.status.description,
-                "attributes": dict(span.attributes or {}),
-                "events": [
-                    {"name": e.name, "time_ns": e.timestamp, "attributes": dict(e.attributes or {})} for e in span.events
-                ],
-                "links": [
-                    {
-                        "trace_id": format_trace_id(link.context.trace_id),
-                        "span_id": format_span_id(link.context.span_id),
-                        "attributes": dict(link.attributes or {}),
-                    }
-                    for link in span.links
-                ],
-                "scope": span.instrumentation_scope.name if span.instrumentation_scope else None,
-                "service": self._writer.resource(span.resource),
-            }
-            lines.append(_dumps(record))
-        return SpanExportResult.SUCCESS if self._writer.write(lines) else SpanExportResult.FAILURE
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+            ExportTraceServiceRequest,
+        )
+
+        if not spans:
+            return SpanExportResult.SUCCESS
+        line = otlp_json(ExportTraceServiceRequest.FromString(self._encoder.encode(spans)))
+        return SpanExportResult.SUCCESS if self._writer.write([line]) else SpanExportResult.FAILURE
 
     def shutdown(self) -> None:
         self._writer.close()
@@ -211,33 +182,27 @@ class LocalSpanExporter(SpanExporter):
 
 
 class LocalLogExporter(LogRecordExporter):
-    """Log records as JSON lines (entry point ``local`` in opentelemetry_logs_exporter)."""
+    """Log records as OTLP/JSON lines (entry point ``local`` in opentelemetry_logs_exporter)."""
 
     def __init__(self, directory: str | os.PathLike | None = None):
+        from otel_trading.export.wire import LogEncoder
+
         self._writer = _Writer("logs", directory)
+        self._encoder = LogEncoder()
 
     @property
     def directory(self) -> Path:
         return self._writer.directory
 
     def export(self, batch: Sequence) -> LogRecordExportResult:
-        lines = []
-        for item in batch:
-            rec = item.log_record
-            record = {
-                "time_ns": rec.timestamp or rec.observed_timestamp,
-                "severity": rec.severity_text,
-                "severity_number": rec.severity_number.value if rec.severity_number is not None else None,
-                "body": rec.body,
-                "attributes": dict(rec.attributes or {}),
-                "trace_id": format_trace_id(rec.trace_id) if rec.trace_id else None,
-                "span_id": format_span_id(rec.span_id) if rec.span_id else None,
-                "event_name": getattr(rec, "event_name", None),
-                "scope": item.instrumentation_scope.name if item.instrumentation_scope else None,
-                "service": self._writer.resource(item.resource),
-            }
-            lines.append(_dumps(record))
-        return LogRecordExportResult.SUCCESS if self._writer.write(lines) else LogRecordExportResult.FAILURE
+        from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+            ExportLogsServiceRequest,
+        )
+
+        if not batch:
+            return LogRecordExportResult.SUCCESS
+        line = otlp_json(ExportLogsServiceRequest.FromString(self._encoder.encode(batch)))
+        return LogRecordExportResult.SUCCESS if self._writer.write([line]) else LogRecordExportResult.FAILURE
 
     def shutdown(self) -> None:
         self._writer.close()
@@ -247,7 +212,7 @@ class LocalLogExporter(LogRecordExporter):
 
 
 class LocalMetricExporter(MetricExporter):
-    """Metric data points as JSON lines, cumulative (entry point ``local`` in opentelemetry_metrics_exporter)."""
+    """Metrics as OTLP/JSON lines, cumulative (entry point ``local`` in opentelemetry_metrics_exporter)."""
 
     def __init__(self, directory: str | os.PathLike | None = None, **kwargs: Any):
         super().__init__(**kwargs)
@@ -258,45 +223,12 @@ class LocalMetricExporter(MetricExporter):
         return self._writer.directory
 
     def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
-        lines = []
-        for rm in metrics_data.resource_metrics:
-            service = self._writer.resource(rm.resource)
-            for sm in rm.scope_metrics:
-                for metric in sm.metrics:
-                    data = metric.data
-                    if isinstance(data, Sum):
-                        kind = "counter" if data.is_monotonic else "updowncounter"
-                    elif isinstance(data, Gauge):
-                        kind = "gauge"
-                    elif isinstance(data, Histogram):
-                        kind = "histogram"
-                    else:
-                        kind = type(data).__name__.lower()
-                    for point in data.data_points:
-                        record = {
-                            "name": metric.name,
-                            "unit": metric.unit,
-                            "type": kind,
-                            "time_ns": point.time_unix_nano,
-                            "attributes": dict(point.attributes or {}),
-                            "scope": sm.scope.name,
-                            "service": service,
-                        }
-                        if kind == "histogram":
-                            record.update(
-                                count=point.count,
-                                sum=point.sum,
-                                min=point.min,
-                                max=point.max,
-                                bounds=list(point.explicit_bounds),
-                                counts=list(point.bucket_counts),
-                            )
-                        elif hasattr(point, "value"):
-                            record["value"] = point.value
-                        else:
-                            record.update(count=getattr(point, "count", None), sum=getattr(point, "sum", None))
-                        lines.append(_dumps(record))
-        return MetricExportResult.SUCCESS if self._writer.write(lines) else MetricExportResult.FAILURE
+        from opentelemetry.exporter.otlp.proto.common.metrics_encoder import (
+            encode_metrics,
+        )
+
+        line = otlp_json(encode_metrics(metrics_data))
+        return MetricExportResult.SUCCESS if self._writer.write([line]) else MetricExportResult.FAILURE
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
         self._writer.close()
@@ -308,30 +240,151 @@ class LocalMetricExporter(MetricExporter):
 # ------------------------------------------------------------------------- reading
 
 
-def _read(signal: str, directory: str | os.PathLike | None) -> list[dict]:
-    out = []
+def _requests(signal: str, directory: str | os.PathLike | None) -> Iterable[dict]:
     for path in sorted(glob.glob(str(local_dir(directory) / f"{signal}.*.jsonl"))):
         with open(path, "rb") as fh:
             for line in fh:
                 line = line.strip()
                 if line:
                     try:
-                        out.append(orjson.loads(line))
+                        request = orjson.loads(line)
                     except orjson.JSONDecodeError:
-                        pass  # a line cut short by a crash: skip it
-    return out
+                        continue  # a line cut short by a crash: skip it
+                    if isinstance(request, dict):
+                        yield request
+
+
+def _value(any_value: dict | None) -> Any:
+    """An OTLP/JSON AnyValue as a Python value."""
+    if not any_value:
+        return None
+    kind, value = next(iter(any_value.items()))
+    if kind == "intValue":
+        return int(value)
+    if kind == "arrayValue":
+        return [_value(v) for v in value.get("values", ())]
+    if kind == "kvlistValue":
+        return _attributes(value.get("values"))
+    if kind == "bytesValue":
+        return base64.b64decode(value).hex()
+    return value
+
+
+def _attributes(key_values: list | None) -> dict:
+    return {kv["key"]: _value(kv.get("value")) for kv in key_values or ()}
+
+
+def _items(signal: str, directory, resource_key: str, scope_key: str, items_key: str) -> Iterable[tuple[dict, str | None, dict]]:
+    """(resource attributes, scope name, item) for every item of every request."""
+    for request in _requests(signal, directory):
+        for resource_items in request.get(resource_key, ()):
+            resource = _attributes((resource_items.get("resource") or {}).get("attributes"))
+            for scope_items in resource_items.get(scope_key, ()):
+                scope = (scope_items.get("scope") or {}).get("name")
+                for item in scope_items.get(items_key, ()):
+                    yield resource, scope, item
+
+
+_SPAN_KINDS = {0: "INTERNAL", 1: "INTERNAL", 2: "SERVER", 3: "CLIENT", 4: "PRODUCER", 5: "CONSUMER"}
+_STATUS = {0: "UNSET", 1: "OK", 2: "ERROR"}
+
+
+def _ns(value: Any) -> int | None:
+    return int(value) if value is not None else None
 
 
 def read_spans(directory: str | os.PathLike | None = None) -> list[dict]:
-    return _read("spans", directory)
+    """Every span in the files, flattened: ids, name, kind, times, status, attributes, events, links, scope, service."""
+    out = []
+    for resource, scope, span in _items("spans", directory, "resourceSpans", "scopeSpans", "spans"):
+        start, end = _ns(span.get("startTimeUnixNano")), _ns(span.get("endTimeUnixNano"))
+        status = span.get("status") or {}
+        out.append(
+            {
+                "trace_id": span.get("traceId"),
+                "span_id": span.get("spanId"),
+                "parent_span_id": span.get("parentSpanId") or None,
+                "name": span.get("name", ""),
+                "kind": _SPAN_KINDS.get(span.get("kind", 0), "INTERNAL"),
+                "start_ns": start,
+                "end_ns": end,
+                "duration_ms": (end - start) / 1e6 if start and end else None,
+                "status": _STATUS.get(status.get("code", 0), "UNSET"),
+                "status_message": status.get("message"),
+                "attributes": _attributes(span.get("attributes")),
+                "events": [
+                    {"name": e.get("name"), "time_ns": _ns(e.get("timeUnixNano")), "attributes": _attributes(e.get("attributes"))}
+                    for e in span.get("events", ())
+                ],
+                "links": [
+                    {"trace_id": link.get("traceId"), "span_id": link.get("spanId"), "attributes": _attributes(link.get("attributes"))}
+                    for link in span.get("links", ())
+                ],
+                "scope": scope,
+                "service": resource.get("service.name"),
+            }
+        )
+    return out
 
 
 def read_logs(directory: str | os.PathLike | None = None) -> list[dict]:
-    return _read("logs", directory)
+    """Every log record in the files, flattened."""
+    out = []
+    for resource, scope, rec in _items("logs", directory, "resourceLogs", "scopeLogs", "logRecords"):
+        out.append(
+            {
+                "time_ns": _ns(rec.get("timeUnixNano") or rec.get("observedTimeUnixNano")),
+                "severity": rec.get("severityText"),
+                "severity_number": rec.get("severityNumber"),
+                "body": _value(rec.get("body")),
+                "attributes": _attributes(rec.get("attributes")),
+                "trace_id": rec.get("traceId") or None,
+                "span_id": rec.get("spanId") or None,
+                "event_name": rec.get("eventName"),
+                "scope": scope,
+                "service": resource.get("service.name"),
+            }
+        )
+    return out
 
 
 def read_metrics(directory: str | os.PathLike | None = None) -> list[dict]:
-    return _read("metrics", directory)
+    """Every metric data point in the files, flattened (one per point per export)."""
+    out = []
+    for resource, scope, metric in _items("metrics", directory, "resourceMetrics", "scopeMetrics", "metrics"):
+        for kind, key in (("sum", "sum"), ("gauge", "gauge"), ("histogram", "histogram"), ("exponential_histogram", "exponentialHistogram"), ("summary", "summary")):
+            data = metric.get(key)
+            if data is not None:
+                break
+        else:
+            continue
+        if kind == "sum":
+            kind = "counter" if data.get("isMonotonic") else "updowncounter"
+        for point in data.get("dataPoints", ()):
+            record = {
+                "name": metric.get("name"),
+                "unit": metric.get("unit", ""),
+                "type": kind,
+                "time_ns": _ns(point.get("timeUnixNano")),
+                "attributes": _attributes(point.get("attributes")),
+                "scope": scope,
+                "service": resource.get("service.name"),
+            }
+            if kind == "histogram":
+                record.update(
+                    count=int(point.get("count", 0)),
+                    sum=point.get("sum"),
+                    min=point.get("min"),
+                    max=point.get("max"),
+                    bounds=list(point.get("explicitBounds", ())),
+                    counts=[int(c) for c in point.get("bucketCounts", ())],
+                )
+            elif "asInt" in point or "asDouble" in point:
+                record["value"] = int(point["asInt"]) if "asInt" in point else point["asDouble"]
+            else:
+                record.update(count=_ns(point.get("count")), sum=point.get("sum"))
+            out.append(record)
+    return out
 
 
 def latest_metrics(records: list[dict]) -> dict[str, list[dict]]:

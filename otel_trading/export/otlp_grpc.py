@@ -110,3 +110,50 @@ class FastOTLPLogExporter(_FastGrpcMixin, OTLPLogExporter):
         if self._shutdown:
             return self._export(batch)
         return self._export_split(batch)
+
+
+_REJECTED = frozenset({"INVALID_ARGUMENT", "NOT_FOUND", "ALREADY_EXISTS", "FAILED_PRECONDITION", "UNIMPLEMENTED"})
+
+
+def single_attempt(exporter, method: str, response_deserializer):
+    """One send of already-encoded request bytes over ``exporter``'s channel, no retry: the spool retries.
+
+    Same headers, timeout, compression and ``otel.sdk.exporter.*`` self-metrics as the
+    exporter's own ``_export``; the channel is re-created after UNAVAILABLE (as the SDK
+    does) so a collector that comes back is reached at once, not after gRPC's backoff.
+    """
+    import grpc
+    from opentelemetry.semconv._incubating.attributes.rpc_attributes import (
+        RPC_RESPONSE_STATUS_CODE,
+    )
+
+    from otel_trading.export.spool import Outcome
+
+    stub: list = [None, None]  # (channel, raw stub)
+
+    def send(body: bytes, items: int) -> tuple[Outcome, str]:
+        if exporter._shutdown or exporter._channel is None:
+            return Outcome.RETRY, "exporter shut down"
+        if stub[0] is not exporter._channel:
+            stub[:] = [exporter._channel, _RawStub(exporter._channel, method, response_deserializer)]
+        with exporter._metrics.export_operation(items) as result:
+            try:
+                stub[1].Export(body, metadata=exporter._headers, timeout=exporter._timeout)
+                return Outcome.SENT, ""
+            except grpc.RpcError as error:
+                code = error.code()
+                result.error = error
+                result.error_attrs = {RPC_RESPONSE_STATUS_CODE: code.name}
+                details = str(error.details() or "")[:120]
+                if code == grpc.StatusCode.UNAVAILABLE and not exporter._shutdown:
+                    try:
+                        exporter._channel.close()
+                    finally:
+                        exporter._initialize_channel_and_stub()
+                if code == grpc.StatusCode.RESOURCE_EXHAUSTED and ("larger than max" in details or len(body) > DEFAULT_MAX_REQUEST_BYTES):
+                    return Outcome.TOO_LARGE, f"RESOURCE_EXHAUSTED, request of {len(body)} bytes too large: {details}"
+                if code.name in _REJECTED:
+                    return Outcome.REJECTED, f"{code.name}: {details}"
+                return Outcome.RETRY, f"{code.name}: {details}"
+
+    return send

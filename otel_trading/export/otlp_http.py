@@ -88,3 +88,29 @@ class FastOTLPHTTPLogExporter(OTLPLogExporter):
         if encoder is None:
             encoder = self._encoder = LogEncoder()
         return _export(self, batch, encoder, LogRecordExportResult, "logs")
+
+
+def single_attempt(exporter):
+    """One POST of already-encoded request bytes, no retry (the spool retries); same session,
+    headers, compression, timeout and self-metrics as the exporter's own ``export``."""
+    from otel_trading.export.spool import Outcome
+
+    client = exporter._client
+
+    def send(body: bytes, items: int) -> tuple[Outcome, str]:
+        if exporter._shutdown:
+            return Outcome.RETRY, "exporter shut down"
+        with exporter._metrics.export_operation(items) as result:
+            answer = client._submit(client._compress(body), client._timeout)
+            status = answer.status_code
+            if status is not None and 200 <= status < 300:
+                return Outcome.SENT, ""
+            result.error = answer.error or RuntimeError(f"HTTP {status}")
+            result.error_attrs = {HTTP_RESPONSE_STATUS_CODE: status} if status is not None else None
+            if status == 413:
+                return Outcome.TOO_LARGE, f"HTTP 413, request of {len(body)} bytes too large"
+            if status in (400, 404, 405, 415):
+                return Outcome.REJECTED, f"HTTP {status} {answer.reason or ''}".strip()
+            return Outcome.RETRY, f"HTTP {status} {answer.reason or ''}".strip() if status else repr(answer.error)[:80]
+
+    return send

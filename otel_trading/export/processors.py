@@ -51,6 +51,7 @@ class DropCounter:
         self._interval = interval
         self._lock = threading.Lock()
         self.total = 0  # spans / records dropped because the queue was full, since start
+        self.submitted = 0  # handed to the exporter (on the worker thread, never the app's)
         self.after_shutdown = 0  # ended after shutdown (the SDK ignores them)
         self._pending = 0  # drops not yet reported
         self._since = time.monotonic()
@@ -62,7 +63,7 @@ class DropCounter:
     def _after_fork(self) -> None:
         """A forked child starts its own count (the parent's queue is not the child's) with a fresh lock."""
         self._lock = threading.Lock()
-        self.total = self._pending = self.after_shutdown = 0
+        self.total = self._pending = self.after_shutdown = self.submitted = 0
         self._since = time.monotonic()
         self._next = 0.0
 
@@ -72,6 +73,7 @@ class DropCounter:
 
     def finish_items(self, count: int) -> None:
         self._inner.finish_items(count)
+        self.submitted += count
         if self._pending and time.monotonic() >= self._next:  # the worker reports while the app is busy
             self.report()
 
@@ -241,3 +243,43 @@ class ReportingBatchLogRecordProcessor(_Bounded, BatchLogRecordProcessor):
 
     def shutdown(self, timeout_millis: float | None = None) -> None:  # type: ignore[override]
         self._bounded_shutdown(timeout_millis)
+
+
+_NOUNS = {"traces": "spans", "logs": "log records"}
+
+
+def exit_summary(signal: str, processor) -> str | None:
+    """One line saying where this signal's items went, when some were not delivered (yet); else None.
+
+    produced = delivered + spooled + dropped (queue full) + rejected + unsent, where unsent
+    is what was still queued (or being sent) when the exit bound ran out.
+    """
+    drops = getattr(processor, "drops", None)
+    if drops is None:
+        return None
+    bp = processor._batch_processor
+    queued = len(bp._queue)
+    produced = drops.submitted + drops.total + queued
+    noun = _NOUNS.get(signal, "items")
+    tally = getattr(bp._exporter, "tally", None)
+    if tally is None:
+        if not (drops.total or queued):
+            return None
+        return f"{signal} at exit: {produced} {noun} produced, {drops.submitted} handed to the exporter, {drops.total} dropped (queue full), {queued} unsent"
+    unsent = produced - tally.delivered - tally.spooled - drops.total - tally.rejected - tally.lost
+    waiting = bp._exporter.spool.pending(signal)[1] if tally.spooled else 0
+    if not (waiting or drops.total or tally.rejected or tally.lost or unsent or tally.evicted):
+        return None  # delivered, directly or from the spool
+    parts = [
+        f"{produced} {noun} produced",
+        f"{tally.delivered} delivered",
+        f"{tally.spooled} spooled ({tally.replayed} sent from the spool, {waiting} wait in {bp._exporter.spool.path} for the next start)",
+        f"{drops.total} dropped (queue full)",
+        f"{tally.rejected} rejected by the collector",
+        f"{unsent} unsent",
+    ]
+    if tally.evicted:
+        parts.append(f"{tally.evicted} evicted from the full spool")
+    if tally.lost:
+        parts.append(f"{tally.lost} lost (spool unusable)")
+    return f"{signal} at exit: " + ", ".join(parts)

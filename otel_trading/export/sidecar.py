@@ -41,7 +41,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from typing import Any
+from typing import Any, cast
 
 from opentelemetry.metrics import get_meter_provider
 from opentelemetry.sdk._logs import LogRecordProcessor
@@ -136,7 +136,13 @@ class Sidecar:
         self._reset(eager=True)
         if hasattr(os, "register_at_fork"):
             ref = weakref.ref(self)
-            os.register_at_fork(after_in_child=lambda: (lambda s: s and s._after_fork())(ref()))
+
+            def after_fork_in_child() -> None:
+                sidecar = ref()
+                if sidecar is not None:
+                    sidecar._after_fork()
+
+            os.register_at_fork(after_in_child=after_fork_in_child)
 
     def _reset(self, eager: bool = False) -> None:
         """Fresh state and flusher thread; ``eager`` starts the helper now (the app's start-up hides its own)
@@ -229,19 +235,23 @@ class Sidecar:
         """Flush ``kind`` and stop taking it; when every signal is closed, stop the helper."""
         if self._deadline is None:  # a little inside the bound the caller enforces, so the report gets out
             self._deadline = time.monotonic() + self.shutdown_timeout * 0.9
+        deadline = self._deadline
         sig = self.signals[kind]
         if sig.closed:
             return
-        self.flush(kind, max(self._deadline - time.monotonic(), 0))
-        sig.closed = True
-        sig.dropping = False  # from now on a put is counted as late, not as a drop
-        if all(s.closed for s in self.signals.values() if s.attached):
+        self.flush(kind, max(deadline - time.monotonic(), 0))
+        with self._lock:  # signals shut down in parallel: exactly one of them stops the helper
+            sig.closed = True
+            sig.dropping = False  # from now on a put is counted as late, not as a drop
+            last = not self._stopping and all(s.closed for s in self.signals.values() if s.attached)
+            self._stopping = self._stopping or last
+        if last:
             self._stop()
 
     def _stop(self) -> None:
-        self._stopping = True
+        deadline = self._deadline or time.monotonic()
         self._wake.set()
-        self._flusher.join(max(self._deadline - time.monotonic(), 0))
+        self._flusher.join(max(deadline - time.monotonic(), 0))
         sock, proc = self._sock, self._proc
         if sock is not None:
             try:
@@ -250,7 +260,7 @@ class Sidecar:
                 pass
         if proc is not None and self._unacked:  # all confirmed: the exit need not wait for the helper's
             try:
-                proc.wait(max(self._deadline - time.monotonic(), 0.01))
+                proc.wait(max(deadline - time.monotonic(), 0.01))
             except subprocess.TimeoutExpired:
                 pass  # it finishes on its own (bounded there too); we stop waiting
         with self._lock:
@@ -483,10 +493,8 @@ def helper_environment(settings: Any = None) -> dict[str, str]:
         for setting in SETTINGS:
             if settings.sources.get(setting.name) == "argument":
                 env[setting.env] = setting.parser.format(getattr(settings, setting.name))
-    hook_dir = None
-    auto = sys.modules.get("opentelemetry.instrumentation.auto_instrumentation")
-    if auto is not None and getattr(auto, "__file__", None):
-        hook_dir = os.path.dirname(os.path.abspath(auto.__file__))
+    hook_file = getattr(sys.modules.get("opentelemetry.instrumentation.auto_instrumentation"), "__file__", None)
+    hook_dir = os.path.dirname(os.path.abspath(hook_file)) if hook_file else None
     package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and os.path.abspath(p) != hook_dir]
     env["PYTHONPATH"] = os.pathsep.join([package_root, *paths])
@@ -530,7 +538,7 @@ class SidecarLogRecordProcessor(LogRecordProcessor):
         """otel-trading's own log emitters queue the record's fields directly (``logs.otlp``, when this is
         the provider's only processor): no SDK record is built, and the flusher has nothing to convert."""
         sig = self.sidecar.signals[LOGS]
-        origin = sig.recorder.origin(logger)
+        origin = cast(LogRecorder, sig.recorder).origin(logger)
         self._put(sig, (timestamp, timestamp, trace_id, span_id, int(flags), severity_text, severity.value, body, attributes or None, 0, None, *origin))
 
     def enabled(self, *args: Any, **kwargs: Any) -> bool:

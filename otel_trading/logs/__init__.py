@@ -7,12 +7,14 @@ apps use ``get_logger()`` and, for stdlib, ``logging.getLogger(...).log(AUDIT, .
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import weakref
 from typing import Any
 
 import structlog
 
+from otel_trading.logs.audit import AuditHandler, AuditTrail, keep_audit_records, release, set_level_keeping_audit
 from otel_trading.logs.contextflow import ContextThread, start_thread, submit, wrap
 from otel_trading.logs.correlation import CORRELATION_BAGGAGE_KEY, current_fields
 from otel_trading.logs.files import Channels
@@ -78,6 +80,7 @@ class _State:
         self.instrumentor: Any = None
         self.handlers: list[logging.Handler] = []
         self.channels: Any = None
+        self.audit: AuditTrail | None = None
         self.root_level: int | None = None
 
 
@@ -103,6 +106,7 @@ def install(settings: Any, logger_provider: Any, *, stream: Any = None, stdlib_o
       and, when the root logger has no handlers yet, a stdout handler with the same
       format (removed again if the app calls ``logging.basicConfig``/``dictConfig``/``fileConfig``).
     * redaction rules, per-channel files.
+    * the audit trail: ``audit`` records pass every level setting and go to the audit file too.
 
     ``stream`` (default ``sys.stdout``) receives the rendered lines; ``stdlib_output``
     forces (True) or prevents (False) the stdlib stdout handler (default: only when
@@ -132,11 +136,15 @@ def install(settings: Any, logger_provider: Any, *, stream: Any = None, stdlib_o
 
     if settings.log_files:
         state.channels = Channels(settings.log_dir, settings.log_files, settings.log_file_max_bytes, settings.log_file_backups)
+    if settings.audit_file:
+        state.audit = AuditTrail(audit_dir(settings), settings.audit_fsync, settings.log_file_max_bytes, settings.audit_fsync_interval)
+    else:
+        report("OTEL_TRADING_AUDIT_FILE=false: audit records are exported and logged, but not written to an audit trail file")
     level = NAME_TO_LEVEL[settings.log_level]
     fmt = resolve_format(settings.log_format, stream)
 
     # structlog
-    common = {"service": service, "redactor": redactor, "channels": state.channels}
+    common = {"service": service, "redactor": redactor, "channels": state.channels, "audit": state.audit}
     app_processor = TradingProcessor(logger_provider, **common)
     own_processor = OwnChainProcessor(logger_provider, **common)
     instrumentor = TradingStructlogInstrumentor()
@@ -151,17 +159,24 @@ def install(settings: Any, logger_provider: Any, *, stream: Any = None, stdlib_o
 
     # stdlib
     install_record_factory(service)
+    keep_audit_records()
     root = logging.getLogger()
-    otlp_handler = TradingLoggingHandler(level=level, logger_provider=logger_provider, redactor=redactor)
+    if state.audit is not None:
+        audit_handler = AuditHandler(state.audit, service)
+        root.handlers.insert(0, audit_handler)  # first: the other handlers' copies carry audit.seq
+        state.handlers.append(audit_handler)
+        _managed["audit"] = audit_handler
+    otlp_handler = TradingLoggingHandler(logger_provider=logger_provider, redactor=redactor)
+    set_level_keeping_audit(otlp_handler, level)
     root.addHandler(otlp_handler)
     state.handlers.append(otlp_handler)
     _managed["otlp"] = otlp_handler
     if stdlib_output is None:
-        stdlib_output = not root.handlers or root.handlers == [otlp_handler]
+        stdlib_output = all(h in state.handlers for h in root.handlers)
     if stdlib_output:
         console = logging.StreamHandler(stream if stream is not None else sys.stdout)
         console.setFormatter(ConsoleFormatter(service, redactor) if fmt == "console" else JsonFormatter(service, redactor))
-        console.setLevel(level)
+        set_level_keeping_audit(console, level)
         root.addHandler(console)
         state.handlers.append(console)
         _managed["console"] = console
@@ -175,6 +190,11 @@ def install(settings: Any, logger_provider: Any, *, stream: Any = None, stdlib_o
         root.setLevel(level)
     patch_config_functions()
     _state = state
+
+
+def audit_dir(settings: Any) -> str:
+    """``OTEL_TRADING_AUDIT_DIR``, by default ``<OTEL_TRADING_LOG_DIR>/audit``."""
+    return settings.audit_dir or os.path.join(settings.log_dir, "audit")
 
 
 _last_redaction_settings: Any = None
@@ -220,6 +240,9 @@ def uninstall() -> None:
         root.setLevel(state.root_level)
     if state.channels is not None:
         state.channels.close()
+    if state.audit is not None:
+        state.audit.close()
+    release()
     global _last_redaction_settings
     _last_redaction_settings = None
     configure_redaction()
@@ -256,7 +279,8 @@ def _clear_proxy_caches() -> None:
 
 
 def _with_trading_levels(cls: type) -> type:
-    """A subclass of an app's wrapper class with ``business``/``audit`` methods."""
+    """A subclass of an app's wrapper class with ``business``/``audit`` methods; ``audit`` (also as
+    ``log(AUDIT, ...)``) passes the class's level filter."""
     found = _augmented.get(cls)
     if found is not None:
         return found
@@ -264,7 +288,7 @@ def _with_trading_levels(cls: type) -> type:
     def make(level: int, name: str):
         def meth(self: Any, event: str | None = None, *args: Any, **kw: Any) -> Any:
             enabled = getattr(self, "is_enabled_for", None)
-            if enabled is not None and not enabled(level):
+            if level != AUDIT and enabled is not None and not enabled(level):
                 return None
             if args:
                 event = event % args
@@ -273,7 +297,17 @@ def _with_trading_levels(cls: type) -> type:
         meth.__name__ = name
         return meth
 
-    found = type(cls.__name__, (cls,), {"business": make(BUSINESS, "business"), "audit": make(AUDIT, "audit")})
+    methods = {"business": make(BUSINESS, "business"), "audit": make(AUDIT, "audit")}
+    app_log = getattr(cls, "log", None)
+    if app_log is not None:
+
+        def log(self: Any, level: int, event: str | None = None, *args: Any, **kw: Any) -> Any:
+            if level == AUDIT:
+                return self.audit(event, *args, **kw)
+            return app_log(self, level, event, *args, **kw)
+
+        methods["log"] = log
+    found = type(cls.__name__, (cls,), methods)
     _augmented[cls] = found
     return found
 

@@ -103,7 +103,8 @@ def level_name(number: int) -> str:
 def register_stdlib_levels() -> None:
     """Give the stdlib level numbers 22 and 23 their names (``logging.log(AUDIT, ...)`` renders ``AUDIT``).
 
-    Only ``logging.addLevelName`` is used; ``logging.Logger`` is not patched.
+    Only ``logging.addLevelName`` is used here; audit records passing every level setting is
+    :func:`otel_trading.logs.audit.keep_audit_records`.
     """
     if logging.getLevelName(BUSINESS) != "BUSINESS":
         logging.addLevelName(BUSINESS, "BUSINESS")
@@ -135,7 +136,8 @@ def proxy_custom_level(bound: Any, name: str, level: int, event: Any, kw: dict) 
 def filtering_logger_class(min_level: int) -> type:
     """A structlog ``FilteringBoundLogger`` class that also has ``business``/``audit`` (and async ``abusiness``/``aaudit``).
 
-    Calls below ``min_level`` are a bare ``return None`` (structlog's design).
+    Calls below ``min_level`` are a bare ``return None`` (structlog's design), except ``audit``:
+    audit records are never filtered by a level.
     """
     cls = _CLASSES.get(min_level)
     if cls is not None:
@@ -147,7 +149,7 @@ def filtering_logger_class(min_level: int) -> type:
     sync_meths: dict[str, Any] = {}
 
     def make(level: int, name: str):
-        if level < min_level:
+        if level < min_level and level != AUDIT:
             return _native._nop, _native._anop
 
         if name in ("business", "audit"):
@@ -183,18 +185,18 @@ def filtering_logger_class(min_level: int) -> type:
     sync_meths["msg"], sync_meths["amsg"] = sync_meths["info"], sync_meths["ainfo"]
 
     def log(self: Any, level: int, event: str, *args: Any, **kw: Any) -> Any:
-        if level < min_level:
+        if level < min_level and level != AUDIT:
             return None
         return getattr(self, level_name(level))(_native._maybe_interpolate(event, args), **kw)
 
     async def alog(self: Any, level: int, event: str, *args: Any, **kw: Any) -> Any:
-        if level < min_level:
+        if level < min_level and level != AUDIT:
             return None
         method = getattr(self, "a" + level_name(level))
         return await method(event, *args, **kw)
 
     sync_meths["log"], sync_meths["alog"] = log, alog
-    sync_meths["is_enabled_for"] = lambda self, level: level >= min_level
+    sync_meths["is_enabled_for"] = lambda self, level: level >= min_level or level == AUDIT
     sync_meths["get_effective_level"] = lambda self: min_level
     cls = type(f"TradingBoundLoggerFilteringAt{level_name(min_level).capitalize()}", (base,), sync_meths)
     _CLASSES[min_level] = cls

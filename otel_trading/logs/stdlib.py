@@ -256,13 +256,13 @@ class ChannelHandler(logging.Handler):
 # --- logging.basicConfig / dictConfig / fileConfig -------------------------
 
 _originals: dict[str, Callable] = {}
-_managed: dict[str, logging.Handler | None] = {"otlp": None, "console": None, "files": None}
+_managed: dict[str, logging.Handler | None] = {"audit": None, "otlp": None, "console": None, "files": None}
 
 
 def _wrap(fn: Callable) -> Callable:
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         root = logging.getLogger()
-        kept = [h for h in (_managed["otlp"], _managed["files"]) if h is not None and h in root.handlers]
+        kept = [h for h in (_managed["audit"], _managed["otlp"], _managed["files"]) if h is not None and h in root.handlers]
         console = _managed["console"]
         for handler in kept + ([console] if console is not None and console in root.handlers else []):
             root.removeHandler(handler)
@@ -272,7 +272,11 @@ def _wrap(fn: Callable) -> Callable:
             # the app configured its own console output: ours is not put back
             _managed["console"] = None
             for handler in kept:
-                if handler not in root.handlers:
+                if handler in root.handlers:
+                    continue
+                if handler is _managed["audit"]:
+                    root.handlers.insert(0, handler)  # first, as installed
+                else:
                     root.addHandler(handler)
 
     wrapped.__wrapped__ = fn  # type: ignore[attr-defined]

@@ -30,6 +30,7 @@ from opentelemetry.instrumentation.structlog import (
 )
 from opentelemetry.trace.propagation import _SPAN_KEY
 
+from otel_trading.logs.audit import SEQ, SHA256, AuditTrail
 from otel_trading.logs.correlation import (
     CORRELATION_BAGGAGE_KEY,
     _current_context,
@@ -75,11 +76,13 @@ class TradingProcessor(StructlogProcessor):
         service: str | None = None,
         redactor: Redactor | None = None,
         channels: Channels | None = None,
+        audit: AuditTrail | None = None,
     ):
         super().__init__(logger_provider=logger_provider)
         self.service = service
         self.redactor = redactor or get_redactor()
         self.channels = channels
+        self.audit = audit
         self.emitter = OtlpEmitter(self._logger_provider)
 
     def __call__(self, logger: Any, method_name: str, event_dict: dict) -> dict:
@@ -111,6 +114,8 @@ class TradingProcessor(StructlogProcessor):
             return ed
         channels = self.channels
         emitter = self.emitter
+        if method_name == "audit" and self.audit is not None:
+            self._audit(ed)
         if channels is not None or emitter._always or (emitter._multi is not None and emitter._multi._log_record_processors):
             level = ed.get("level") or _METHOD_TO_LEVEL.get(method_name, method_name)
             name = ed.get("logger") or getattr(logger, "name", None)
@@ -119,6 +124,12 @@ class TradingProcessor(StructlogProcessor):
             if emitter.active:
                 self._emit(ed, name, level, ctx, time_ns(), stack)
         return ed
+
+    def _audit(self, ed: dict) -> None:
+        """Append to the audit trail; the record's other copies (console, OTLP) carry its place in the chain."""
+        written = self.audit.append(ed)  # type: ignore[union-attr]
+        if written is not None:
+            ed[SEQ], ed[SHA256] = written
 
     def _emit(self, ed: dict, name: Any, level: Any, ctx: Any, ns: int, stack: str | None) -> None:
         attrs = {k: v for k, v in ed.items() if k not in RESERVED}
@@ -199,6 +210,8 @@ class OwnChainProcessor(TradingProcessor):
             cid = bag.get(CORRELATION_BAGGAGE_KEY)
             if cid is not None and "correlation_id" not in ed:
                 ed["correlation_id"] = cid
+        if level == "audit" and self.audit is not None:
+            self._audit(ed)
         if self.channels is not None:
             self.channels.write_event(ed, level, name)
         emitter = self.emitter

@@ -6,12 +6,14 @@
     cap.lines()     # rendered JSON lines (dicts)
     cap.records()   # exported OTel log records (ReadableLogRecord / ReadWriteLogRecord)
     cap.spans()     # exported spans (after RedactingSpanProcessor)
+    cap.audit_dir   # the audit trail (a temporary directory unless OTEL_TRADING_AUDIT_DIR / audit_dir is given)
 """
 
 from __future__ import annotations
 
 import io
 import json
+import tempfile
 from typing import Any
 
 import structlog
@@ -41,7 +43,12 @@ class LogCapture:
         from otel_trading.config import load
 
         logs.uninstall()
+        self._audit_tmp = None
+        if "OTEL_TRADING_AUDIT_DIR" not in self.environ and "audit_dir" not in self.overrides:
+            self._audit_tmp = tempfile.TemporaryDirectory(prefix="otel-trading-audit-")
+            self.environ["OTEL_TRADING_AUDIT_DIR"] = self._audit_tmp.name
         self.settings = load(self.environ, **self.overrides)
+        self.audit_dir = logs.audit_dir(self.settings)
         self.exporter = InMemoryLogRecordExporter()
         self.provider = LoggerProvider(resource=Resource.create({"service.name": self.service}), shutdown_on_exit=False)
         if self.export:
@@ -61,6 +68,8 @@ class LogCapture:
         from otel_trading import logs
 
         logs.uninstall()
+        if self._audit_tmp is not None:
+            self._audit_tmp.cleanup()
         if self.reset_structlog:
             structlog.reset_defaults()
         structlog.contextvars.clear_contextvars()

@@ -23,6 +23,8 @@ ROWS = [
     "Highest paced span rate with zero loss",
     "4 threads flat out",
     "log lines (JSON + OTLP export)",
+    "logs/s offered: spans",  # the collector outage (bench/outage.py)
+    "logs/s offered: log records",
 ]
 
 

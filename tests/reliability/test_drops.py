@@ -25,6 +25,7 @@ def test_drops_are_counted_in_a_metric_and_warned_with_the_count(otlp):
         "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "100",
         "OTEL_TRADING_SHUTDOWN_TIMEOUT": "2",
         "OTEL_TRADING_LOG_FORMAT": "console",
+        "OTEL_TRADING_SPOOL": "false",  # the in-memory queue alone (the spool would keep what it drops: tests/reliability/test_outage.py)
     }
     result = run_python(APP, env, timeout=60)
     assert result.returncode == 0, result.stderr[-3000:]

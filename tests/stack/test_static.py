@@ -137,7 +137,7 @@ def test_alertmanager_renders_its_config_from_env(compose):
 def test_memory_limits_and_health_checks(compose):
     # Images without a shell/HTTP client (collector-contrib is distroless) have no health
     # check; every other service has one (the demo probes its own /readyz).
-    no_healthcheck = {"otel-collector", "otel-agent", "otel-gateway-1", "otel-gateway-2"}
+    no_healthcheck = {"otel-collector", "otel-agent", "otel-gateway-1", "otel-gateway-2", "otel-replay"}
     for name, svc in compose["services"].items():
         memory = svc.get("deploy", {}).get("resources", {}).get("limits", {}).get("memory") or svc.get("mem_limit")
         assert memory, f"{name} has no memory limit"
@@ -516,3 +516,24 @@ def test_trace_to_metrics_links_expand_to_valid_promql(datasources):
         bad.write_text(yaml.safe_dump(broken))
         assert subprocess.run([promtool, "check", "rules", str(good)], capture_output=True).returncode == 0
         assert subprocess.run([promtool, "check", "rules", str(bad)], capture_output=True).returncode != 0
+
+
+def test_replay_profile_reads_the_files_the_local_exporters_write(compose):
+    from otel_trading.export import localfiles
+
+    service = compose["services"]["otel-replay"]
+    assert service["profiles"] == ["replay"] and service["image"] == COLLECTOR_IMAGE
+    assert service["volumes"][0].startswith("./collector-config/otel-replay.yaml:")
+    assert service["volumes"][1].endswith(":/data:ro") and "OTEL_TRADING_LOCAL_DIR" in service["volumes"][1]
+    cfg = collector("otel-replay.yaml")
+    receivers = cfg["receivers"]
+    assert {component_type(r) for r in receivers} == {"otlpjsonfile"}
+    patterns = {pattern for r in receivers.values() for pattern in r["include"]}
+    assert patterns == {f"/data/{signal}.*.jsonl" for signal in localfiles._SIGNALS}  # the names the exporters write
+    assert all(r["start_at"] == "beginning" for r in receivers.values())
+    assert cfg["exporters"]["otlp_grpc"]["endpoint"] == "otel-collector:4317"
+    pipelines = cfg["service"]["pipelines"]
+    assert set(pipelines) == SIGNALS
+    for name, pipe in pipelines.items():
+        assert pipe["processors"][0] == "memory_limiter" and pipe["exporters"] == ["otlp_grpc"]
+        assert pipe["receivers"] == [f"otlpjsonfile/{name}"]

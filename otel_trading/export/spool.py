@@ -1,0 +1,479 @@
+"""Store and forward: export requests the collector cannot take now wait on disk.
+
+:class:`Spool` keeps encoded OTLP requests (the protobuf bytes the exporter
+would send) in one SQLite database per service, ``<OTEL_TRADING_SPOOL_DIR>/
+<service>.sqlite``, in WAL mode. SQLite gives what a home-made file format
+would have to re-invent: a crash mid-write rolls back that one transaction and
+never touches the committed rows; several processes (gunicorn workers,
+multiprocessing children) write and replay the same file, and a replaying
+process *claims* a row in a transaction, so no two processes send the same
+row. The size cap is kept by triggers in the same transactions; when a new
+batch would exceed it the oldest rows are evicted, and every evicted item is
+counted and reported.
+
+:class:`SpoolingExporter` wraps the span or log OTLP exporter. Its ``export``
+(called on the batch processor's worker thread) encodes the batch and hands it
+to a sender thread, never waiting on the network: while the collector answers
+the sender sends it; when the hand-off is full, or the collector is down,
+refusing or too slow, the batch goes to the spool. The sender sends spooled
+batches oldest first, one between each live batch, probing a down collector
+with backoff. At shutdown whatever was not sent is spooled; the next process of
+the service sends it. Delivery is at least once: a batch whose send was cut by
+the exit bound is spooled and may arrive twice.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import queue
+import re
+import sqlite3
+import threading
+import time
+import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from otel_trading.report import report, report_once
+
+DEFAULT_MAX_BYTES = 256 * 1024 * 1024
+STALE_CLAIM_SECONDS = 120.0  # a claim older than this (its process hung or died) may be taken again
+_PROBE_BACKOFF = (0.1, 0.25, 0.5, 1.0)  # seconds between probes of a collector that is down
+_HANDOFF = 8  # encoded batches waiting for the sender; more go to the spool
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS batches (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    signal TEXT NOT NULL,
+    items INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    body BLOB NOT NULL,
+    owner INTEGER,
+    claimed REAL
+);
+CREATE INDEX IF NOT EXISTS batches_by_signal ON batches (signal, id);
+CREATE TABLE IF NOT EXISTS usage (id INTEGER PRIMARY KEY CHECK (id = 0), bytes INTEGER NOT NULL);
+INSERT OR IGNORE INTO usage VALUES (0, 0);
+CREATE TRIGGER IF NOT EXISTS batches_grow AFTER INSERT ON batches BEGIN
+    UPDATE usage SET bytes = bytes + new.size WHERE id = 0;
+END;
+CREATE TRIGGER IF NOT EXISTS batches_shrink AFTER DELETE ON batches BEGIN
+    UPDATE usage SET bytes = bytes - old.size WHERE id = 0;
+END;
+"""
+
+
+def spool_path(directory: str, service: str) -> Path:
+    """``<directory>/<service>.sqlite``: one spool per service, shared by its processes."""
+    folder = Path(directory) if directory else Path.home() / ".cache" / "otel-trading" / "spool"
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", service or "unknown_service")[:100]
+    return folder / f"{safe}.sqlite"
+
+
+@dataclass
+class Row:
+    id: int
+    items: int
+    body: bytes
+
+
+class Spool:
+    """Encoded export requests in SQLite, oldest first, bounded by ``max_bytes``."""
+
+    def __init__(self, path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        self.path = path
+        self.max_bytes = max_bytes
+        self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = None
+        self._pid = 0
+        if hasattr(os, "register_at_fork"):  # a lock held by another thread at fork would block the child
+            ref = weakref.ref(self)
+
+            def reset() -> None:
+                spool = ref()
+                if spool is not None:
+                    spool._lock = threading.Lock()
+
+            os.register_at_fork(after_in_child=reset)
+
+    def _connection(self) -> sqlite3.Connection:
+        """Opened on first use (nothing on disk until something is spooled), again in a forked child."""
+        if self._db is None or self._pid != os.getpid():
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a process crash loses no committed row
+            db.executescript(_SCHEMA)
+            try:
+                os.chmod(self.path, 0o600)
+            except OSError:
+                pass
+            self._db, self._pid = db, os.getpid()
+        return self._db
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def put(self, signal: str, body: bytes, items: int) -> dict[str, int]:
+        """Store one request; returns the items evicted to stay under the cap, by signal."""
+        evicted: dict[str, int] = {}
+        with self._lock:
+            db = self._connection()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute("INSERT INTO batches (signal, items, size, body) VALUES (?, ?, ?, ?)", (signal, items, len(body), body))
+                while db.execute("SELECT bytes FROM usage WHERE id = 0").fetchone()[0] > self.max_bytes:
+                    oldest = db.execute("SELECT id, signal, items FROM batches WHERE owner IS NULL ORDER BY id LIMIT 1").fetchone()
+                    if oldest is None:
+                        break
+                    db.execute("DELETE FROM batches WHERE id = ?", (oldest[0],))
+                    evicted[oldest[1]] = evicted.get(oldest[1], 0) + oldest[2]
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return evicted
+
+    def claim(self, signal: str) -> Row | None:
+        """Take the oldest row of ``signal`` no live process is sending; None when there is none."""
+        with self._lock:
+            db = self._connection()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                now = time.time()
+                found = None
+                for row_id, items, owner, claimed in db.execute(
+                    "SELECT id, items, owner, claimed FROM batches WHERE signal = ? ORDER BY id LIMIT 64", (signal,)
+                ).fetchall():
+                    if owner is None or claimed < now - STALE_CLAIM_SECONDS or (owner != os.getpid() and not _alive(owner)):
+                        found = (row_id, items)
+                        break
+                if found is None:
+                    db.execute("COMMIT")
+                    return None
+                db.execute("UPDATE batches SET owner = ?, claimed = ? WHERE id = ?", (os.getpid(), now, found[0]))
+                body = db.execute("SELECT body FROM batches WHERE id = ?", (found[0],)).fetchone()[0]
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return Row(found[0], found[1], body)
+
+    def done(self, row: Row) -> None:
+        """The row was delivered (or rejected for good): remove it."""
+        with self._lock:
+            self._connection().execute("DELETE FROM batches WHERE id = ?", (row.id,))
+
+    def release(self, row: Row) -> None:
+        """The send failed: the row is anyone's again, still in its place."""
+        with self._lock:
+            self._connection().execute("UPDATE batches SET owner = NULL, claimed = NULL WHERE id = ? AND owner = ?", (row.id, os.getpid()))
+
+    def pending(self, signal: str) -> tuple[int, int]:
+        """(batches, items) of ``signal`` in the spool, any process's."""
+        if not self.exists():
+            return 0, 0
+        with self._lock:
+            batches, items = self._connection().execute(
+                "SELECT count(*), coalesce(sum(items), 0) FROM batches WHERE signal = ?", (signal,)
+            ).fetchone()
+        return batches, items
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None and self._pid == os.getpid():
+                self._db.close()
+            self._db = None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, not ours
+        return True
+    return True
+
+
+class Outcome(enum.Enum):
+    SENT = "sent"
+    RETRY = "retry"  # collector down, refusing for now, or too slow: keep the batch
+    TOO_LARGE = "too large"  # RESOURCE_EXHAUSTED for a request over the size limit / HTTP 413: drop
+    REJECTED = "rejected"  # the collector will never take it (bad request): drop
+
+
+@dataclass
+class Tally:
+    """What happened to the items handed to the exporter, for the exit summary."""
+
+    delivered: int = 0  # sent directly
+    spooled: int = 0  # written to the spool by this process
+    replayed: int = 0  # sent from the spool by this process (any process's rows)
+    evicted: int = 0  # removed from the spool by this process to stay under the cap
+    rejected: int = 0  # refused by the collector for good (too large, bad request)
+    lost: int = 0  # could not be sent nor spooled (disk full, spool unusable)
+
+
+Sender = Callable[[bytes, int], tuple[Outcome, str]]
+
+
+class SpoolingExporter:
+    """A span or log exporter that never waits on the collector and never drops for an outage.
+
+    ``encode`` turns a batch into a list of ``(request bytes, item count)``
+    (split to fit the request size limit); ``send`` makes one attempt and says
+    what happened.
+    """
+
+    drain_seconds = 2.5  # at shutdown, time left to send what the hand-off holds before it is spooled
+
+    def __init__(self, signal: str, what: str, encode: Callable[[Sequence], list[tuple[bytes, int]]], send: Sender, spool: Spool, close: Callable[[], None], success, failure) -> None:
+        self.signal, self._what = signal, what
+        self._encode, self._send, self._close = encode, send, close
+        self.spool = spool
+        self._success, self._failure = success, failure
+        self.tally = Tally()
+        self._state = threading.Lock()
+        self._stopping = False
+        self._drain_until = 0.0
+        self._healthy = True
+        self._probe_at = 0.0
+        self._failures = 0
+        self._in_flight: tuple[bytes, int] | None = None
+        self._spool_has_rows = spool.exists()  # a previous process's leftovers are sent first
+        self._evictions_said_at = 0.0
+        self._pid = os.getpid()
+        self._start()
+        if hasattr(os, "register_at_fork"):
+            ref = weakref.ref(self)
+
+            def restart() -> None:
+                exporter = ref()
+                if exporter is not None:
+                    exporter._after_fork()
+
+            os.register_at_fork(after_in_child=restart)
+
+    def _start(self) -> None:
+        self._handoff: queue.Queue[tuple[bytes, int]] = queue.Queue(_HANDOFF)
+        self._state = threading.Lock()
+        self._sender = threading.Thread(target=self._run, name=f"otel-trading-{self.signal}-sender", daemon=True)
+        self._sender.start()
+
+    def _after_fork(self) -> None:
+        """A forked child (gunicorn worker, multiprocessing) gets its own sender, hand-off, locks and counts."""
+        self._pid = os.getpid()
+        self.tally = Tally()
+        self._in_flight = None
+        self._start()
+
+    # --- the exporter interface (called on the batch processor's worker thread)
+    def export(self, batch: Sequence):
+        if self._stopping:
+            return self._failure
+        try:
+            requests = self._encode(batch)
+        except Exception as exc:  # noqa: BLE001 - a batch that cannot be encoded is counted, never raised
+            self._count_rejected(len(batch), f"could not be encoded ({exc!r:.80})")
+            return self._failure
+        for request in requests:
+            if not self._healthy:
+                self._store(request)
+                continue
+            try:
+                self._handoff.put_nowait(request)
+            except queue.Full:  # the sender is busy (slow collector): keep it on disk
+                self._store(request)
+        return self._success
+
+    def force_flush(self, timeout_millis: float = 30_000) -> bool:
+        """Wait until the hand-off is empty (sent or spooled), bounded by ``timeout_millis``."""
+        deadline = time.monotonic() + timeout_millis / 1000
+        while (self._handoff.unfinished_tasks) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return not self._handoff.unfinished_tasks
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs) -> None:
+        """Send what the hand-off holds, then spooled rows, while time allows; spool the rest (and a send cut short)."""
+        drain = max(min(timeout_millis / 1000, self.drain_seconds), 0.0)
+        self._drain_until = time.monotonic() + drain
+        self._stopping = True
+        self._sender.join(drain)
+        with self._state:
+            leftovers = []
+            if self._sender.is_alive() and self._in_flight is not None:
+                leftovers.append(self._in_flight)  # cut short by the exit bound: may arrive twice
+                self._in_flight = None
+            while True:
+                try:
+                    leftovers.append(self._handoff.get_nowait())
+                except queue.Empty:
+                    break
+        for request in leftovers:
+            self._store(request)
+        try:
+            self._close()
+        except Exception:  # noqa: BLE001
+            pass
+
+    # --- the sender thread
+    def _run(self) -> None:
+        last_check = time.monotonic()
+        while True:
+            replaying = self._spool_has_rows and self._healthy
+            try:  # live batches first; with a backlog to send, never wait for one
+                request = self._handoff.get_nowait() if replaying else self._handoff.get(timeout=0.05 if self._spool_has_rows else 0.5)
+            except queue.Empty:
+                request = None
+            if request is not None:
+                try:
+                    if self._stopping and not self._healthy:
+                        self._store(request)
+                    else:
+                        self._deliver(request)
+                finally:
+                    self._handoff.task_done()
+            elif self._stopping and not (self._healthy and self._spool_has_rows and time.monotonic() < self._drain_until):
+                return
+            if self._stopping and not self._healthy:
+                continue  # exiting during an outage: no more probes, the rows wait for the next start
+            if self._healthy or time.monotonic() >= self._probe_at:
+                if self._spool_has_rows:
+                    self._replay_one()
+                else:
+                    self._healthy = True  # nothing to probe with (the spool failed): the next live batch probes
+            if time.monotonic() - last_check > 5.0:  # another process may have left rows (a worker that exited)
+                last_check = time.monotonic()
+                self._spool_has_rows = self._spool_has_rows or self.spool.pending(self.signal)[0] > 0
+
+    def _deliver(self, request: tuple[bytes, int]) -> None:
+        with self._state:
+            self._in_flight = request
+        outcome, reason = self._attempt(request[0], request[1])
+        with self._state:
+            if self._in_flight is not request:  # shutdown spooled it meanwhile
+                return
+            self._in_flight = None
+        if outcome is Outcome.SENT:
+            self.tally.delivered += request[1]
+        elif outcome is Outcome.RETRY:
+            self._store(request)
+        else:
+            self._count_rejected(request[1], reason)
+
+    def _replay_one(self) -> None:
+        try:
+            row = self.spool.claim(self.signal)
+        except sqlite3.Error as exc:
+            self._spool_has_rows = False
+            report(f"spool {self.spool.path} cannot be read ({exc}); its {self._what}s wait for the next start")
+            return
+        if row is None:
+            self._spool_has_rows = False
+            return
+        outcome, reason = self._attempt(row.body, row.items)
+        if outcome is Outcome.RETRY:
+            self.spool.release(row)
+            return
+        self.spool.done(row)
+        if outcome is Outcome.SENT:
+            self.tally.replayed += row.items
+        else:
+            self._count_rejected(row.items, reason)
+
+    def _attempt(self, body: bytes, items: int) -> tuple[Outcome, str]:
+        try:
+            outcome, reason = self._send(body, items)
+        except Exception as exc:  # noqa: BLE001 - a transport surprise is an outage, not a crash
+            outcome, reason = Outcome.RETRY, repr(exc)[:80]
+        if outcome is Outcome.RETRY:
+            self._failures += 1
+            self._healthy = False
+            self._probe_at = time.monotonic() + _PROBE_BACKOFF[min(self._failures - 1, len(_PROBE_BACKOFF) - 1)]
+        elif outcome is Outcome.SENT:
+            self._failures = 0
+            self._healthy = True
+        return outcome, reason
+
+    def _store(self, request: tuple[bytes, int]) -> None:
+        try:
+            evicted = self.spool.put(self.signal, request[0], request[1])
+        except (sqlite3.Error, OSError) as exc:
+            self.tally.lost += request[1]
+            report_once(f"{self._what}s lost: the collector cannot take them and the spool {self.spool.path} cannot store them ({exc}); counted in the exit line", key=("spool-lost", self.spool.path))
+            return
+        self.tally.spooled += request[1]
+        self._spool_has_rows = True
+        if evicted:
+            self.tally.evicted += sum(evicted.values())
+            if time.monotonic() >= self._evictions_said_at + 10.0:  # at most one line per 10 s; the exit line has the total
+                self._evictions_said_at = time.monotonic()
+                report(
+                    f"spool {self.spool.path} is full (OTEL_TRADING_SPOOL_MAX_BYTES={self.spool.max_bytes}): evicted the oldest "
+                    + ", ".join(f"{n} {signal}" for signal, n in sorted(evicted.items()))
+                    + f" ({self.tally.evicted} evicted by this process so far)"
+                )
+
+    def _count_rejected(self, items: int, reason: str) -> None:
+        self.tally.rejected += items
+        report(f"dropped {items} {self._what}(s): the collector rejected the request ({reason}); the rest is sent")
+
+
+def _splitting(encoder, max_bytes: int) -> Callable[[Sequence], list[tuple[bytes, int]]]:
+    """Encode a batch; one over ``max_bytes`` is cut in halves until each fits (a single item is sent as it is)."""
+
+    def encode(items: Sequence) -> list[tuple[bytes, int]]:
+        body = encoder.encode(items)
+        if len(body) <= max_bytes or len(items) <= 1:
+            return [(body, len(items))]
+        items = list(items)
+        middle = len(items) // 2
+        return encode(items[:middle]) + encode(items[middle:])
+
+    return encode
+
+
+def wrap(signal: str, exporter, spool: Spool, drain_seconds: float = SpoolingExporter.drain_seconds):
+    """``exporter`` behind a spool when it is an OTLP span or log exporter (gRPC or HTTP); else unchanged.
+
+    ``drain_seconds``: at shutdown, how long the sender may still send before the rest is spooled
+    (a share of OTEL_TRADING_SHUTDOWN_TIMEOUT, so spooling happens within the exit bound).
+    """
+    from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import (
+        OTLPLogExporter as HTTPLogExporter,
+    )
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+        OTLPSpanExporter as HTTPSpanExporter,
+    )
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+        ExportLogsServiceResponse,
+    )
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceResponse,
+    )
+    from opentelemetry.sdk._logs.export import LogRecordExportResult
+    from opentelemetry.sdk.trace.export import SpanExportResult
+
+    from otel_trading.export import otlp_grpc, otlp_http
+    from otel_trading.export.wire import LogEncoder, SpanEncoder
+
+    if signal == "traces" and isinstance(exporter, OTLPSpanExporter):
+        send = otlp_grpc.single_attempt(exporter, otlp_grpc.TRACE_EXPORT_METHOD, ExportTraceServiceResponse.FromString)
+    elif signal == "logs" and isinstance(exporter, OTLPLogExporter):
+        send = otlp_grpc.single_attempt(exporter, otlp_grpc.LOGS_EXPORT_METHOD, ExportLogsServiceResponse.FromString)
+    elif signal in ("traces", "logs") and isinstance(exporter, (HTTPSpanExporter, HTTPLogExporter)):
+        send = otlp_http.single_attempt(exporter)
+    else:
+        return exporter
+    max_bytes = getattr(exporter, "_max_request_size", None) or otlp_grpc.DEFAULT_MAX_REQUEST_BYTES
+    if signal == "traces":
+        wrapper = SpoolingExporter("traces", "span", _splitting(SpanEncoder(), max_bytes), send, spool, exporter.shutdown, SpanExportResult.SUCCESS, SpanExportResult.FAILURE)
+    else:
+        wrapper = SpoolingExporter("logs", "log record", _splitting(LogEncoder(), max_bytes), send, spool, exporter.shutdown, LogRecordExportResult.SUCCESS, LogRecordExportResult.FAILURE)
+    wrapper.drain_seconds = drain_seconds
+    return wrapper
