@@ -136,8 +136,8 @@ print("RESULT " + json.dumps(out), file=sys.stderr, flush=True)
 
 # mode -> (under opentelemetry-instrument?, extra environment)
 MODES = {
-    "helper": (True, {}),
-    "in-process": (True, {"OTEL_TRADING_EXPORT_PROCESS": "false"}),
+    "helper": (True, {"OTEL_TRADING_EXPORT_PROCESS": "true"}),
+    "in-process": (True, {"OTEL_TRADING_EXPORT_PROCESS": "false"}),  # the default
     "no-export": (True, {"OTEL_LOGS_EXPORTER": "none", "OTEL_TRACES_EXPORTER": "none"}),
     "plain": (False, {}),
     "stock": (False, {}),

@@ -1,7 +1,6 @@
 """The export helper process: what the app makes reaches the collector, exactly, even when the helper dies.
 
-Real programs under ``opentelemetry-instrument`` (the default path,
-OTEL_TRADING_EXPORT_PROCESS=true) against the loopback receiver; the app prints
+Real programs under ``opentelemetry-instrument`` with OTEL_TRADING_EXPORT_PROCESS=true against the loopback receiver; the app prints
 the sidecar's counts so delivered is compared with produced per signal.
 """
 
@@ -22,7 +21,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
-from support import BIN, otlp_env, run_python
+from support import BIN, run_python
+from support import otlp_env as _otlp_env
 
 from otel_trading.export.records import Decoder, LogRecorder, SpanRecorder, dumps
 from otel_trading.export.wire import LogEncoder, SpanEncoder
@@ -31,6 +31,11 @@ try:
     from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
 except ImportError:  # pragma: no cover
     from opentelemetry.sdk._logs.export import InMemoryLogExporter as InMemoryLogRecordExporter
+
+def otlp_env(*args, **extra):
+    """The loopback receiver's environment with the export helper process on."""
+    return _otlp_env(*args, **{"OTEL_TRADING_EXPORT_PROCESS": "true", **extra})
+
 
 STATS = """
 import json, sys
@@ -326,7 +331,7 @@ with trace.get_tracer("bot").start_as_current_span("kept-locally"):
     pass
 telemetry.shutdown()
 """
-    result = run_python(app, clean_env(), instrumented=False)
+    result = run_python(app, clean_env(OTEL_TRADING_EXPORT_PROCESS="true"), instrumented=False)
     assert result.returncode == 0, result.stderr[-3000:]
     written = "".join(p.read_text() for p in (tmp_path / "here").rglob("*") if p.is_file())
     assert "kept-locally" in written
