@@ -159,7 +159,7 @@ def rows(results: dict) -> list[tuple[str, str, str, str, str]]:
                 _rate(stock["no_loss_rate"]),
                 _rate(ours["no_loss_rate"]) + ("" if ours["steps"][-1]["dropped"] else " (producer-bound, no drops)"),
                 f"{ours['no_loss_rate'] / max(stock['no_loss_rate'], 1):.2f}x rate",
-                "stock: SDK 2048 queue; ours: 65536",
+                "stock: SDK 2048 queue; ours: 8192",
             )
         )
         st, ot = stock["threads4"], ours["threads4"]

@@ -136,7 +136,7 @@ print("RESULT " + json.dumps(out), file=sys.stderr, flush=True)
 
 # mode -> (under opentelemetry-instrument?, extra environment)
 MODES = {
-    "helper": (True, {"OTEL_TRADING_EXPORT_PROCESS": "true"}),
+    "helper": (True, {"OTEL_TRADING_EXPORT_PROCESS": "true", "OTEL_BSP_MAX_QUEUE_SIZE": "65536", "OTEL_BLRP_MAX_QUEUE_SIZE": "65536"}),
     "in-process": (True, {"OTEL_TRADING_EXPORT_PROCESS": "false"}),  # the default
     "no-export": (True, {"OTEL_LOGS_EXPORTER": "none", "OTEL_TRACES_EXPORTER": "none"}),
     "plain": (False, {}),

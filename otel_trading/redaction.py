@@ -11,11 +11,18 @@ On by default. Two checks:
   pairs whose key looks secret, ``Bearer``/``Basic`` credentials, JWTs, well
   known API key shapes (``sk_live_...``, ``AKIA...``, ``ghp_...``, ``xox?-...``),
   PEM private keys, card numbers (13-19 digits passing the Luhn check, last four
-  kept) and IBANs (passing the mod-97 check). A cheap prefilter (length, ``=``
-  or ``:``, digit runs, token prefixes) keeps ordinary short values off the
-  regular expression.
+  kept) and IBANs (passing the mod-97 check), passwords in URLs and DSNs
+  (``scheme://user:***@host``), FIX password tags (``554=``, ``925=``, ...),
+  e-mail addresses (``***@domain``) and phone numbers written with ``+``, ``(555)``
+  or ``555-123-4567`` (both PII, opt out with ``OTEL_TRADING_REDACT_PII_ALLOW``).
+  A cheap prefilter (length, ``=``, ``:`` or ``@``, digit runs, token prefixes)
+  keeps ordinary short values off the regular expression.
 
-Nested dicts, lists and tuples are walked. Exceptions are formatted before
+Nested dicts, lists, tuples and sets are walked (cycles and depth bounded),
+``(key, value)`` pairs are judged by their key, ``bytes`` are decoded and scanned,
+and any other object is judged by its ``repr``. Fail closed: what cannot be
+inspected (a ``repr`` that raises, a structure too deep) is replaced by a
+placeholder, never passed on unmasked. Exceptions are formatted before
 redaction, so a token in an exception message is masked in ``exc_message`` and
 ``stack`` and in the OTLP ``exception.*`` attributes.
 
@@ -29,14 +36,17 @@ change the mapping in place).
 
 from __future__ import annotations
 
+import functools
 import importlib
 import re
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from opentelemetry.context import Context
 from opentelemetry.sdk._logs import LogRecordProcessor
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.trace import Status, StatusCode
 
 from otel_trading.report import report_once
 
@@ -77,18 +87,34 @@ DENY_EXACT = frozenset({"pwd", "pin", "pan", "ssn", "otp", "auth", "key", "pass"
 # keys otel-trading writes itself: never scanned
 SKIP_KEYS = frozenset({"timestamp", "level", "logger", "trace_id", "span_id", "service", "correlation_id", "event_name"})
 
-_KV_KEYS = r"password|passwd|passphrase|pwd|secret|client[-_]?secret|token|access[-_]?token|refresh[-_]?token|api[-_]?key|apikey|access[-_]?key|private[-_]?key|authorization|auth|cookie|session[-_]?id|account[-_]?(?:number|no)|card[-_]?number"
+# words that make a key secret wherever they stand in it (``broker.pass``, ``pinCode``); ``key`` only after these
+DENY_WORDS = frozenset({"pass", "pwd", "pin", "otp", "sig", "passcode"})
+KEY_QUALIFIERS = frozenset({"session", "api", "access", "secret", "private", "signing", "auth", "encryption", "master", "client", "license", "account", "shared"})
+# FIX tags whose value is a secret: Password, NewPassword, RawData (logon signature), EncryptedPassword, EncryptedNewPassword
+FIX_SECRET_TAGS = ("554", "925", "96", "1402", "1404")
+PII_KINDS = ("email", "phone")
+
+_KV_KEYS = r"password|passwd|passphrase|pwd|pass|secret|client[-_]?secret|token|access[-_]?token|refresh[-_]?token|api[-_]?key|apikey|access[-_]?key|private[-_]?key|session[-_]?key|authorization|auth|cookie|session[-_]?id|account[-_]?(?:number|no)|card[-_]?number|signature|sig|credential|key"
 _VALUE_RE = re.compile(
-    r"(?P<kv>(?i:\b(?:[a-z0-9]+[-_])*(?:" + _KV_KEYS + r"))[\"']?\s*[:=]\s*[\"']?)(?P<kvv>(?:(?i:bearer|basic)\s+)?[^\s\"',;&)}\]]+)"
+    r"(?P<url>(?i:\b[a-z][a-z0-9+.-]*://)[^\s/@:]*:)(?P<urlv>[^\s/]+?)(?=@[^\s/@]+(?:[/?#\s]|$))"
+    r"|(?P<ui>(?<![\w.%+:/-])[A-Za-z0-9._%+-]+:)(?P<uiv>[^\s/@:]+)(?=@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*(?::\d+)?(?:[/?#\s,;:\]]|$))"
+    r"|(?P<fix>(?:^|(?<=\x01)|(?<=\\x01)|(?<=[|^\s]))(?:" + "|".join(FIX_SECRET_TAGS) + r")=)(?P<fixv>[^\x01|\s\\']+)"
+    r"|(?P<kv>(?i:\b(?:[a-z0-9]+[-_])*(?:" + _KV_KEYS + r"))(?:[\"']?\s*[:=]\s*[\"']?|[\"'],\s*[\"']))(?P<kvv>(?:(?i:bearer|basic)\s+)?[^\s\"',;&)}\]\x01|]+)"
     r"|(?P<auth>(?i:\b(?:bearer|basic|token))\s+)(?P<authv>[A-Za-z0-9._~+/=-]{8,})"
     r"|(?P<jwt>\beyJ[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]*)"
     r"|(?P<apikey>\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{8,}|\bAKIA[0-9A-Z]{16}\b|\bgh[pousr]_[A-Za-z0-9]{20,}|\bxox[abprs]-[A-Za-z0-9-]{10,})"
     r"|(?P<pem>-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$))"
     r"|(?P<card>(?<![\w.-])(?:\d[ -]?){12,18}\d(?![\w.]))"
     r"|(?P<iban>\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b)"
+    r"|(?P<email>(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+)(?P<emaild>@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b)"
+    r"|(?P<phone>(?<![\w+])(?:\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]?\d{2,4}){1,4}|\(\d{3}\) ?\d{3}-\d{4}|\d{3}-\d{3}-\d{4})(?![\w.]))"
 )
-# cheap test for strings of 13+ characters without '=' or ':' before the full scan
-_LONG_PREFILTER = re.compile(r"\d{4}|eyJ|AKIA|_live_|_test_|gh[pousr]_|xox[abprs]-|[Bb]earer |[Bb]asic |[Tt]oken |PRIVATE KEY")
+# cheap test for strings of 13+ characters without '=', ':' or '@' before the full scan
+_LONG_PREFILTER = re.compile(r"\d{4}|\+\d|\(\d{3}\)|eyJ|AKIA|_live_|_test_|gh[pousr]_|xox[abprs]-|[Bb]earer |[Bb]asic |[Tt]oken |PRIVATE KEY")
+_WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+_SCALARS = frozenset({float, bool, type(None)})
+_MAX_DEPTH = 32
+_MAX_NODES = 10_000
 _NORMALISE = re.compile(r"[^a-z0-9]")
 
 
@@ -116,13 +142,23 @@ def _iban_ok(text: str) -> bool:
         return False
 
 
-def _replace(match: re.Match) -> str:
+def _replace(match: re.Match, pii_allowed: frozenset[str] = frozenset()) -> str:
     kind = match.lastgroup
     if kind == "kvv":
         return match.group("kv") + MASK
     if kind == "authv":
         return match.group("auth") + MASK
+    if kind == "urlv":
+        return match.group("url") + MASK
+    if kind == "uiv":
+        return match.group("ui") + MASK
+    if kind == "fixv":
+        return match.group("fix") + MASK
+    if kind == "emaild":
+        return match.group(0) if "email" in pii_allowed else MASK + match.group("emaild")
     text = match.group(0)
+    if kind == "phone":
+        return text if "phone" in pii_allowed else MASK
     if kind == "card":
         digits = text.replace(" ", "").replace("-", "")
         if 13 <= len(digits) <= 19 and _luhn(digits):
@@ -154,7 +190,10 @@ def load_hook(spec: str) -> Callable[[dict], Any]:
 
 
 class Redactor:
-    """Masks secret-looking keys and values. ``enabled=False`` makes every method a no-op."""
+    """Masks secret-looking keys and values. ``enabled=False`` makes every method a no-op.
+
+    Never raises on hostile input: what cannot be inspected is replaced by a placeholder.
+    """
 
     def __init__(
         self,
@@ -163,11 +202,13 @@ class Redactor:
         allow: Iterable[str] = (),
         hook: Callable[[dict], Any] | str | None = None,
         mask: str = MASK,
+        pii_allow: Iterable[str] = (),
     ):
         self.enabled = enabled
         self.mask = mask
         self._deny = tuple(dict.fromkeys(DENY_SUBSTRINGS + tuple(_normalise(d) for d in deny if _normalise(d))))
         self._allow = frozenset(a.strip() for a in allow) | frozenset(_normalise(a) for a in allow)
+        self._sub = functools.partial(_VALUE_RE.sub, functools.partial(_replace, pii_allowed=frozenset(pii_allow)))
         if isinstance(hook, str):
             hook = load_hook(hook) if hook.strip() else None
         self.hook = hook
@@ -180,7 +221,7 @@ class Redactor:
 
     # --- keys -------------------------------------------------------------
     def _learn(self, key: Any) -> int:
-        if not isinstance(key, str):
+        if type(key) is not str:
             return 0
         norm = _normalise(key)
         if key in self._allow or norm in self._allow:
@@ -188,15 +229,17 @@ class Redactor:
         elif norm in DENY_EXACT or any(d in norm for d in self._deny):
             verdict = 1
         else:
-            verdict = 0
+            words = [w.lower() for w in _WORDS.findall(key)]
+            secret_key = len(words) > 1 and words[-1] == "key" and words[-2] in KEY_QUALIFIERS
+            verdict = 1 if secret_key or not DENY_WORDS.isdisjoint(words) else 0
         if len(self._verdicts) < 10_000:
             self._verdicts[key] = verdict
             if verdict == 0:
                 self._plain_keys.add(key)
         return verdict
 
-    def key_is_secret(self, key: str) -> bool:
-        verdict = self._verdicts.get(key)
+    def key_is_secret(self, key: Any) -> bool:
+        verdict = self._verdicts.get(key) if type(key) is str else None
         if verdict is None:
             verdict = self._learn(key)
         return verdict == 1
@@ -214,10 +257,10 @@ class Redactor:
         safe = self._safe
         if text in safe:
             return text
-        if "=" not in text and ":" not in text and (n < 13 or _LONG_PREFILTER.search(text) is None):
+        if "=" not in text and ":" not in text and "@" not in text and (n < 13 or _LONG_PREFILTER.search(text) is None):
             new = text
         else:
-            new = _VALUE_RE.sub(_replace, text)
+            new = self._sub(text)
         if new == text:
             if len(safe) >= 4096:
                 safe.clear()
@@ -226,32 +269,73 @@ class Redactor:
         return new
 
     def redact_value(self, value: Any) -> Any:
+        """``value`` with secrets masked (the same object when nothing changed); never raises."""
         t = type(value)
         if t is str:
             return self.redact_text(value)
+        if t in _SCALARS:
+            return value
+        try:
+            return self._walk(value, (), [0])
+        except Exception:  # noqa: BLE001 - fail closed
+            return _placeholder(value)
+
+    def _walk(self, value: Any, path: tuple, nodes: list[int]) -> Any:
+        t = type(value)
+        if t is str:
+            return self.redact_text(value)
+        if t in _SCALARS:
+            return value
         if t is int:
-            if value >= 1_000_000_000_000 and not isinstance(value, bool):
+            if value >= 1_000_000_000_000:
                 digits = str(value)
                 if len(digits) <= 19 and _luhn(digits):
                     return "****" + digits[-4:]
             return value
-        if t is dict or isinstance(value, dict):
-            return self._redact_dict(value)
-        if t is list or t is tuple:
-            new = [self.redact_value(v) for v in value]
-            return value if all(a is b for a, b in zip(new, value)) else t(new)
-        return value
+        nodes[0] += 1
+        if id(value) in path:
+            return "<recursive>"
+        if len(path) >= _MAX_DEPTH or nodes[0] > _MAX_NODES:
+            return "<too deep>"
+        if isinstance(value, dict):
+            return self._redact_dict(value, (*path, id(value)), nodes)
+        if t is list or t is tuple or t is set or t is frozenset:
+            if t is tuple and len(value) == 2 and type(value[0]) is str and self.key_is_secret(value[0]):
+                return (value[0], self.mask)  # a (key, value) pair
+            inner = (*path, id(value))
+            items = [self._walk(v, inner, nodes) for v in value]
+            if all(a is b for a, b in zip(items, value)):
+                return value
+            return items if t is set or t is frozenset else t(items)
+        if t is bytes or t is bytearray or t is memoryview:
+            text = bytes(value).decode("utf-8", "replace")
+            new = self.redact_text(text)
+            return value if new is text else new
+        if isinstance(value, str):  # a str subclass
+            text = str.__str__(value)
+            new = self.redact_text(text)
+            return value if new is text else new
+        if isinstance(value, int) and not isinstance(value, bool):
+            return self._walk(int(value), path, nodes)
+        # anything else is rendered with repr(): judged by that text
+        try:
+            text = repr(value)
+        except Exception:  # noqa: BLE001
+            return _placeholder(value)
+        new = self.redact_text(text)
+        return value if new is text else new
 
-    def _redact_dict(self, mapping: dict) -> dict:
+    def _redact_dict(self, mapping: dict, path: tuple = (), nodes: list[int] | None = None) -> dict:
+        nodes = [0] if nodes is None else nodes
         out = None
         verdicts = self._verdicts
         for k, v in mapping.items():
-            verdict = verdicts.get(k)
+            verdict = verdicts.get(k) if type(k) is str else None
             if verdict is None:
                 verdict = self._learn(k)
             if verdict == 2:
                 continue
-            new = self.mask if verdict == 1 else self.redact_value(v)
+            new = self.mask if verdict == 1 else self._walk(v, path, nodes)
             if new is not v:
                 if out is None:
                     out = dict(mapping)
@@ -260,9 +344,25 @@ class Redactor:
 
     # --- whole events ------------------------------------------------------
     def redact_event(self, event_dict: dict) -> dict:
-        """Mask in place (structlog event dicts are per call)."""
+        """Mask in place (structlog event dicts are per call); never raises."""
         if not self.enabled:
             return event_dict
+        try:
+            return self._redact_event(event_dict)
+        except Exception:  # noqa: BLE001 - e.g. a dict mutated by another thread: redo it key by key
+            return self.redact_event_closed(event_dict)
+
+    def redact_event_closed(self, event_dict: dict) -> dict:
+        """Key by key, anything that fails replaced by a placeholder: the fail-closed path."""
+        for key in list(event_dict):
+            value = event_dict[key]
+            try:
+                event_dict[key] = self.mask if self.key_is_secret(key) else self.redact_value(value)
+            except Exception:  # noqa: BLE001
+                event_dict[key] = _placeholder(value)
+        return event_dict
+
+    def _redact_event(self, event_dict: dict) -> dict:
         safe = self._safe
         if event_dict.keys() <= self._plain_keys:
             # fast path (set comparison in C): no secret or skipped key, only values to look at
@@ -270,12 +370,12 @@ class Redactor:
                 t = type(v)
                 if t is str:
                     n = len(v)
-                    if n > 4 and (n > 12 or "=" in v or ":" in v) and v not in safe:
+                    if n > 4 and (n > 12 or "=" in v or ":" in v or "@" in v) and v not in safe:
                         break
                 elif t is int:
                     if v >= 1_000_000_000_000:
                         break
-                elif t is dict or t is list or t is tuple:
+                elif t not in _SCALARS:
                     break
             else:
                 if self.hook is not None:
@@ -283,7 +383,7 @@ class Redactor:
                 return event_dict
         verdicts = self._verdicts
         for k, v in event_dict.items():
-            verdict = verdicts.get(k)
+            verdict = verdicts.get(k) if type(k) is str else None
             if verdict is None:
                 verdict = self._learn(k)
             if verdict:
@@ -292,16 +392,16 @@ class Redactor:
                 continue
             t = type(v)
             if t is str:
-                # inlined prefilter of redact_text: short values without '=' or ':' cannot match
+                # inlined prefilter of redact_text: short values without '=', ':' or '@' cannot match
                 n = len(v)
-                if n > 4 and (n > 12 or "=" in v or ":" in v) and v not in safe:
+                if n > 4 and (n > 12 or "=" in v or ":" in v or "@" in v) and v not in safe:
                     new = self.redact_text(v)
                     if new is not v:
                         event_dict[k] = new
             elif t is int:
                 if v >= 1_000_000_000_000:
                     event_dict[k] = self.redact_value(v)
-            elif t is dict or t is list or t is tuple:
+            elif t not in _SCALARS:
                 new = self.redact_value(v)
                 if new is not v:
                     event_dict[k] = new
@@ -310,10 +410,13 @@ class Redactor:
         return event_dict
 
     def redact_mapping(self, mapping: Any) -> Any:
-        """A redacted copy of an attribute mapping (the same object when nothing changed)."""
+        """A redacted copy of an attribute mapping (the same object when nothing changed); never raises."""
         if not self.enabled or not mapping:
             return mapping
-        out = self._redact_dict(dict(mapping.items()) if not isinstance(mapping, dict) else mapping)
+        try:
+            out = self._redact_dict(dict(mapping.items()) if not isinstance(mapping, dict) else mapping)
+        except Exception:  # noqa: BLE001 - fail closed
+            out = self.redact_event_closed(dict(mapping.items()))
         if self.hook is not None:
             out = dict(out) if out is mapping else out
             self._call_hook(out)
@@ -325,11 +428,19 @@ class Redactor:
         try:
             self.hook(mapping)
         except Exception as exc:  # a user hook must never break logging
-            report_once(f"redaction hook {self.hook!r} raised {exc!r}; its changes are skipped")
+            report_once(f"redaction hook {self.hook!r} raised {type(exc).__name__}; its changes are skipped")
 
     # structlog processor interface
     def __call__(self, logger: Any, method_name: str, event_dict: dict) -> dict:
         return self.redact_event(event_dict)
+
+
+def _placeholder(value: Any) -> str:
+    """What replaces a value that cannot be inspected (its type name only: nothing of its content)."""
+    try:
+        return f"<unrenderable {type(value).__name__}>"
+    except Exception:  # noqa: BLE001
+        return "<unrenderable>"
 
 
 _REDACTOR = Redactor()
@@ -345,11 +456,22 @@ def configure_redaction(
     deny: Iterable[str] = (),
     allow: Iterable[str] = (),
     hook: Callable[[dict], Any] | str | None = None,
+    pii_allow: Iterable[str] = (),
 ) -> Redactor:
     """Replace the process-wide redactor's rules (keeps the same object, so installed processors see the change)."""
-    fresh = Redactor(enabled, deny, allow, hook)
+    fresh = Redactor(enabled, deny, allow, hook, pii_allow=pii_allow)
     _REDACTOR.__dict__.update(fresh.__dict__)
     return _REDACTOR
+
+
+def configure_redaction_from(settings: Any) -> Redactor:
+    """The process-wide redactor with the rules of ``settings`` (OTEL_TRADING_REDACT*); idempotent."""
+    rules = (settings.redact, settings.redact_keys, settings.redact_allow)
+    try:
+        return configure_redaction(*rules, settings.redact_hook or None, settings.redact_pii_allow)
+    except ValueError as exc:
+        report_once(f"OTEL_TRADING_REDACT_HOOK: {exc}; redacting without the hook")
+        return configure_redaction(*rules, pii_allow=settings.redact_pii_allow)
 
 
 class RedactingSpanProcessor(SpanProcessor):
@@ -371,17 +493,39 @@ class RedactingSpanProcessor(SpanProcessor):
         redactor = self._redactor
         if not redactor.enabled:
             return
-        _redact_bounded(redactor, getattr(span, "_attributes", None))
-        for event in getattr(span, "_events", ()) or ():
-            _redact_bounded(redactor, getattr(event, "_attributes", None))
-        for link in getattr(span, "_links", ()) or ():
-            _redact_bounded(redactor, getattr(link, "_attributes", None))
+        try:
+            _redact_name(redactor, span)
+            _redact_bounded(redactor, getattr(span, "_attributes", None))
+            status = getattr(span, "_status", None)
+            if status is not None and status.description:
+                # the status message of an exception that escaped the span (its event is masked below)
+                description = redactor.redact_text(status.description)
+                if description is not status.description:
+                    span._status = Status(status.status_code, description)
+            for event in getattr(span, "_events", ()) or ():
+                _redact_name(redactor, event)
+                _redact_bounded(redactor, getattr(event, "_attributes", None))
+            for link in getattr(span, "_links", ()) or ():
+                _redact_bounded(redactor, getattr(link, "_attributes", None))
+        except Exception as exc:  # noqa: BLE001 - fail closed: a span that cannot be checked leaves nothing of its data
+            report_once(f"span redaction failed ({type(exc).__name__}); the span's attributes and events are dropped")
+            span._attributes = {}
+            span._events = ()
+            span._status = Status(span._status.status_code) if getattr(span, "_status", None) else Status(StatusCode.UNSET)
 
     def shutdown(self) -> None:
         return None
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
+
+
+def _redact_name(redactor: Redactor, item: Any) -> None:
+    name = getattr(item, "_name", None)
+    if type(name) is str:
+        new = redactor.redact_text(name)
+        if new is not name:
+            item._name = new
 
 
 def _redact_bounded(redactor: Redactor, attributes: Any) -> None:
@@ -400,29 +544,51 @@ def _redact_bounded(redactor: Redactor, attributes: Any) -> None:
                 store[key] = value
 
 
+_already_redacted = threading.local()
+
+
+class already_redacted:  # noqa: N801 - used as a context manager around an emit
+    """Marks records emitted inside the block as redacted by otel-trading's own log pipeline
+    (structlog processor, stdlib handler), so ``RedactingLogRecordProcessor`` does not scan them twice."""
+
+    def __enter__(self) -> None:
+        _already_redacted.on = True
+
+    def __exit__(self, *exc: Any) -> None:
+        _already_redacted.on = False
+
+
 class RedactingLogRecordProcessor(LogRecordProcessor):
-    """Optional ``LogRecordProcessor`` masking log records emitted straight through the OTel Logs API
-    (records from otel-trading's structlog processor and stdlib handler are already redacted).
-    Add it to the LoggerProvider before the exporting processor."""
+    """Masks log records made through the OTel Logs API by anyone (the ``exceptions``
+    instrumentation, libraries, ``logger.emit``): body, attributes, event name.
+    Installed by default before the exporting processors; records from otel-trading's own
+    structlog processor and stdlib handler are already redacted and pass untouched."""
 
     def __init__(self, redactor: Redactor | None = None):
         self._redactor = redactor or _REDACTOR
 
     def on_emit(self, log_record: Any) -> None:
         redactor = self._redactor
-        if not redactor.enabled:
+        if not redactor.enabled or getattr(_already_redacted, "on", False):
             return
         record = getattr(log_record, "log_record", log_record)
-        if isinstance(record.body, (str, dict, list, tuple)):
-            record.body = redactor.redact_value(record.body)
-        attributes = record.attributes
-        if attributes:
-            store = getattr(attributes, "_dict", attributes)
-            new = redactor.redact_mapping(store)
-            if new is not store:
-                for key, value in new.items():
-                    if store.get(key) is not value:
-                        store[key] = value
+        try:
+            if record.body is not None:
+                record.body = redactor.redact_value(record.body)
+            if type(record.event_name) is str:
+                record.event_name = redactor.redact_text(record.event_name)
+            attributes = record.attributes
+            if attributes:
+                store = getattr(attributes, "_dict", attributes)
+                new = redactor.redact_mapping(store)
+                if new is not store:
+                    for key, value in new.items():
+                        if store.get(key) is not value:
+                            store[key] = value
+        except Exception as exc:  # noqa: BLE001 - fail closed: keep the record, drop what could not be checked
+            report_once(f"log record redaction failed ({type(exc).__name__}); the record's body and attributes are dropped")
+            record.body = _placeholder(record.body)
+            record.attributes = {}
 
     def enabled(self, *args: Any, **kwargs: Any) -> bool:
         return True

@@ -47,6 +47,7 @@ from opentelemetry.trace import Link, SpanKind, get_current_span
 from opentelemetry.trace.span import TraceState
 from opentelemetry.util.types import Attributes
 
+from otel_trading import forksafe
 from otel_trading.report import report_once
 from otel_trading.trading.kinds import SPAN_KIND_ATTRIBUTE, TradingSpanKind
 
@@ -497,7 +498,7 @@ def current() -> TradingSampler | None:
 _ALL_STATES: list[_KindState] = []  # every sampler's per-kind counts (small; never dropped)
 _registered: weakref.WeakSet = weakref.WeakSet()
 _registered_global = False
-_register_lock = threading.Lock()
+_register_lock = forksafe.lock()
 
 
 def _observe(options=None) -> Iterable[metrics.Observation]:

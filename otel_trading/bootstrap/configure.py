@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from otel_trading import config as settings_module
+from otel_trading import forksafe
 from otel_trading.config import Settings
-from otel_trading.report import report
+from otel_trading.report import report, route_sdk_warnings
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -96,7 +97,7 @@ def _bounded(calls: dict[str, Any], timeout: float, what: str) -> bool:
 
 
 _current: Telemetry | None = None
-_lock = threading.Lock()
+_lock = forksafe.lock()
 
 
 def configure(**settings: Unpack[Keywords]) -> Telemetry:
@@ -122,6 +123,7 @@ def start(overrides: dict[str, Any] | None = None, auto_instrumentation_version:
             if overrides:
                 report(f"already configured; ignoring configure({', '.join(sorted(overrides))}=...)")
             return _current
+        route_sdk_warnings()
         settings_module.apply_defaults()
         settings = settings_module.load(**(overrides or {}))
         settings_module.use(settings)

@@ -29,7 +29,7 @@ from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetr
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import set_tracer_provider
 
-from otel_trading import export, health, logs
+from otel_trading import export, health, logs, redaction
 from otel_trading.bootstrap import embedded, lifecycle, resource, views
 from otel_trading.bootstrap.configure import Telemetry
 from otel_trading.config import Settings
@@ -72,8 +72,9 @@ def build(settings: Settings, auto_instrumentation_version: str | None) -> Telem
         id_generator=_import_id_generator(_get_id_generator()),
         shutdown_on_exit=False,
     )
-    for processor in logs.span_processors(settings):
-        telemetry.tracer_provider.add_span_processor(processor)
+    redactor = redaction.configure_redaction_from(settings)
+    if redactor.enabled:  # before the exporting processors: they only ever see redacted copies
+        telemetry.tracer_provider.add_span_processor(redaction.RedactingSpanProcessor(redactor))
     sidecar = _sidecar(settings)
     reporting = {"report_interval": settings.drop_report_interval, "shutdown_timeout_millis": settings.shutdown_timeout * 1000}
     if sidecar is not None and _exported("traces"):
@@ -85,6 +86,8 @@ def build(settings: Settings, auto_instrumentation_version: str | None) -> Telem
     set_tracer_provider(telemetry.tracer_provider)
 
     telemetry.logger_provider = LoggerProvider(resource=res, shutdown_on_exit=False)
+    if redactor.enabled:  # records made through the OTel Logs API by others (e.g. the exceptions instrumentation)
+        telemetry.logger_provider.add_log_record_processor(redaction.RedactingLogRecordProcessor(redactor))
     if sidecar is not None and _exported("logs"):
         telemetry.logger_provider.add_log_record_processor(sidecar_module.SidecarLogRecordProcessor(sidecar))
     for exporter in [] if sidecar is not None else _exporters("logs", settings):

@@ -25,4 +25,12 @@ def build(settings, auto_instrumentation_version: str | None = None) -> Resource
     for name, key in _TRADING_ATTRIBUTES.items():
         if getattr(settings, name):
             attributes[key] = getattr(settings, name)
-    return Resource.create(attributes)
+    resource = Resource.create(attributes)
+    if not settings.redact:
+        return resource
+    # OTEL_RESOURCE_ATTRIBUTES and detectors (e.g. a process command line with a token) are masked
+    # like span attributes: the resource goes out with every span, record and metric
+    from otel_trading.redaction import get_redactor
+
+    masked = get_redactor().redact_mapping(dict(resource.attributes))
+    return resource if masked == dict(resource.attributes) else Resource(masked, resource.schema_url)

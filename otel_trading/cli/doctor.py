@@ -20,23 +20,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Show the effective configuration and where each value came from, report invalid values, "
         "and check that the OTLP endpoints accept a connection. Exit status 1 when something is wrong.",
     ).parse_args(argv)
-    effective = settings_module.load(dict(os.environ))  # a copy: doctor reports, it changes nothing
+    effective = settings_module.load(dict(os.environ))  # a copy: doctor reports (bad values are also dropped from os.environ)
     print("otel-trading doctor\n\nEffective configuration (value, source):")
     for s in settings_module.SETTINGS:
         value = getattr(effective, s.name)
         source = effective.sources[s.name]
         if value is None:
             continue
-        shown = "***" if s.secret and value else s.parser.format(value)
-        print(f"  {s.env:45} {shown!s:40} ({source})")
+        shown = settings_module.shown(s, value, limit=None).strip("'")  # secrets, passwords in URLs, tokens masked
+        print(f"  {s.env:45} {shown:40} ({source})")
     print(f"\n  sampler: {_sampler_description(effective)}")
     failures = [f"invalid: {p}" for p in effective.problems]
     for signal in ("traces", "metrics", "logs"):
         exporters = getattr(effective, f"{signal}_exporter")
         if not any(name.startswith("otlp") for name in exporters):
             continue
-        endpoint = _endpoint(effective, signal)
-        ok = _reachable(endpoint)
+        from otel_trading.redaction import (
+            get_redactor,  # late: SDK modules read the (now checked) environment
+        )
+
+        ok = _reachable(_endpoint(effective, signal))
+        endpoint = get_redactor().redact_text(_endpoint(effective, signal))
         print(f"  {signal:8} OTLP endpoint {endpoint}: {'accepts connections' if ok else 'NOT reachable'}")
         if not ok:
             failures.append(f"{signal}: OTLP endpoint {endpoint} does not accept a connection")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections import defaultdict
 from collections.abc import Sequence
@@ -10,6 +11,7 @@ from pathlib import Path
 
 from otel_trading import config
 from otel_trading.export.localfiles import DEFAULT_DIR, DEMO_DIR, local_dir, read_spans
+from otel_trading.redaction import get_redactor
 from otel_trading.trading.attributes import ORDER_ID
 from otel_trading.trading.kinds import SPAN_KIND_ATTRIBUTE
 
@@ -46,7 +48,20 @@ _SHOWN = (
 )
 
 
+# ANSI escape sequences and other control characters: span data must not drive the terminal
+_CONTROL = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|.)?|[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` for the terminal: control characters and escape sequences removed, secrets masked."""
+    return get_redactor().redact_text(_CONTROL.sub(lambda m: " " if m.group(0) in "\t\n\r" else "", text))
+
+
 def _label(span: dict) -> str:
+    return printable(_raw_label(span))
+
+
+def _raw_label(span: dict) -> str:
     attrs = span.get("attributes") or {}
     kind = attrs.get(SPAN_KIND_ATTRIBUTE)
     parts = [span["name"]]
@@ -75,7 +90,7 @@ def render_trace(spans: list[dict]) -> list[str]:
             children[parent].append(s)
         else:
             roots.append(s)
-    lines = [f"trace {spans[0]['trace_id']}"]
+    lines = [printable(f"trace {spans[0]['trace_id']}")]
 
     def walk(span: dict, prefix: str, last: bool, top: bool) -> None:
         branch = "" if top else ("└─ " if last else "├─ ")

@@ -6,8 +6,9 @@ from otel_trading.config.loader import (
     current,
     load,
     markdown_table,
+    shown,
     use,
 )
 from otel_trading.config.table import BY_NAME, SETTINGS, Setting
 
-__all__ = ["BY_NAME", "SETTINGS", "Setting", "Settings", "apply_defaults", "current", "load", "markdown_table", "use"]
+__all__ = ["BY_NAME", "SETTINGS", "Setting", "Settings", "apply_defaults", "current", "load", "markdown_table", "shown", "use"]

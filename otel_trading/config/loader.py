@@ -26,7 +26,26 @@ class Settings(SettingsFields):
         self.problems = problems
 
     def __repr__(self) -> str:
-        return f"Settings({', '.join(f'{k}={getattr(self, k)!r}' for k in BY_NAME)})"
+        """Secret settings masked: Python prints this repr when an atexit callback is interrupted."""
+        return f"Settings({', '.join(f'{k}={shown(s, getattr(self, k))}' for k, s in BY_NAME.items())})"
+
+
+def shown(setting: Setting, value: Any, limit: int | None = 80) -> str:
+    """A setting's value as printed anywhere (repr, doctor, problems): secrets masked, at most ``limit`` characters."""
+    if value is None or value in ("", (), {}):
+        return repr(value)
+    if setting.secret:
+        return "***"
+    text = value if isinstance(value, str) else setting.parser.format(value)
+    try:
+        from otel_trading.redaction import (
+            get_redactor,  # late: SDK modules read the environment at import
+        )
+
+        text = get_redactor().redact_text(text)
+    except Exception:  # noqa: BLE001 - fail closed: nothing of a value that could not be checked
+        return f"<{len(text)} characters>"
+    return repr(text if limit is None or len(text) <= limit else text[: limit - 3] + "...")
 
 
 def load(environ: os._Environ | dict | None = None, **overrides: Any) -> Settings:
@@ -41,7 +60,7 @@ def load(environ: os._Environ | dict | None = None, **overrides: Any) -> Setting
     unknown = set(overrides) - set(BY_NAME)
     if unknown:
         raise TypeError(f"unknown setting(s) {', '.join(sorted(unknown))}; see otel_trading.config.SETTINGS")
-    values, sources, problems = {}, {}, []
+    values, sources, bad = {}, {}, []
     for setting in SETTINGS:
         if setting.name in overrides and overrides[setting.name] is not None:
             raw, source = overrides[setting.name], "argument"
@@ -52,19 +71,26 @@ def load(environ: os._Environ | dict | None = None, **overrides: Any) -> Setting
             values[setting.name], sources[setting.name] = setting.default, "default"
             continue
         try:
-            values[setting.name] = setting.parser.parse(raw)
+            values[setting.name] = value = setting.parser.parse(raw)
             sources[setting.name] = source
-            if setting.standard and source == "argument":
-                environ[setting.env] = raw
-        except (ValueError, TypeError):
-            shown = "***" if setting.secret else repr(raw)
-            problem = f"{setting.env}={shown} is invalid: accepted {setting.parser.accepted}; using default {_shown_default(setting)}"
-            problems.append(problem)
-            report(problem)
+            if setting.standard:
+                # the SDK reads exactly what was validated (e.g. ` GRPC ` -> `grpc`)
+                canonical = setting.parser.format(value)
+                if source == "argument" or canonical != raw:
+                    environ[setting.env] = canonical
+        except (ValueError, TypeError, OverflowError):
+            bad.append((setting, raw))
             values[setting.name], sources[setting.name] = setting.default, "default"
             environ.pop(setting.env, None)  # reported once; whoever reads the environment next sees the default
+            if environ is not os.environ and os.environ.get(setting.env) == raw:
+                os.environ.pop(setting.env)  # checked on a copy (doctor, start-up check): SDK imports read the real one
             if setting.standard and setting.default is not None:
                 environ[setting.env] = setting.parser.format(setting.default)
+    problems = []
+    for setting, raw in bad:  # worded after the loop: every bad value is out of the environment by now
+        problem = f"{setting.env}={shown(setting, raw)} is invalid: accepted {setting.parser.accepted}; using default {_shown_default(setting)}"
+        problems.append(problem)
+        report(problem)
     return Settings(values, sources, problems)
 
 

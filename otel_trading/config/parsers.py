@@ -6,6 +6,7 @@ with ``accepted`` and falls back to the default.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -30,36 +31,36 @@ def _check(ok: bool) -> None:
         raise ValueError
 
 
-def _int(text: str, low: int | None, high: int | None) -> int:
-    value = int(text.strip())
-    _check((low is None or value >= low) and (high is None or value <= high))
+INT64_MAX = 2**63 - 1  # the SDK's limits become C sizes (deque maxlen, ssize_t): nothing larger works
+
+
+def _int(text: str, low: int | None, high: int) -> int:
+    text = text.strip()
+    _check(len(text) <= 20)  # int() of a huge digit string is slow and beyond any bound anyway
+    value = int(text)
+    _check((low is None or value >= low) and value <= high)
     return value
 
 
-def integer(low: int | None = None, high: int | None = None) -> Parser:
-    bounds = " and ".join(b for b in (low is not None and f">= {low}", high is not None and f"<= {high}") if b)
-    return Parser(lambda t: _int(t, low, high), f"an integer {bounds}".strip(), type="int")
+def integer(low: int | None = None, high: int = INT64_MAX) -> Parser:
+    bounds = " and ".join(b for b in (low is not None and f">= {low}", f"<= {high}") if b)
+    return Parser(lambda t: _int(t, low, high), f"an integer {bounds}", type="int")
 
 
-def _number(text: str, low: float, low_inclusive: bool) -> float:
+def _number(text: str, low: float, high: float, low_inclusive: bool) -> float:
     value = float(text.strip())
-    _check(value == value and (value >= low if low_inclusive else value > low))
+    _check(math.isfinite(value) and (value >= low if low_inclusive else value > low) and value <= high)
     return value
 
 
-def number(low: float = 0.0, low_inclusive: bool = False) -> Parser:
-    return Parser(lambda t: _number(t, low, low_inclusive), f"a number {'>=' if low_inclusive else '>'} {low:g}", repr, type="float")
+def number(low: float = 0.0, high: float = 86_400.0, low_inclusive: bool = False) -> Parser:
+    """A finite number: threads wait with it, and ``Condition.wait`` overflows past ~292 years."""
+    return Parser(lambda t: _number(t, low, high, low_inclusive), f"a number {'>=' if low_inclusive else '>'} {low:g} and <= {high:g}", repr, type="float")
 
 
 def up_to(high: float) -> Parser:
     """A finite number > 0 and <= ``high``."""
-
-    def parse(text: str) -> float:
-        value = _number(text, 0.0, False)
-        _check(value <= high)
-        return value
-
-    return Parser(parse, f"a number > 0 and <= {high:g}", repr, type="float")
+    return number(0.0, high)
 
 
 def _bool(text: str) -> bool:
@@ -85,18 +86,36 @@ def _names(text: str) -> tuple[str, ...]:
     return tuple(n.strip() for n in text.split(",") if n.strip())
 
 
+def _items(text: str) -> tuple[str, ...]:
+    """Comma-separated items, none of them empty (the SDK looks up ``a,,b``'s empty name and fails)."""
+    items = tuple(n.strip() for n in text.split(","))
+    _check(all(items))
+    return items
+
+
 NAMES = Parser(_names, "a comma-separated list of names", lambda v: v if isinstance(v, str) else ",".join(v), type="tuple[str, ...]")
 
 
+def names_from(*options: str) -> Parser:
+    """A comma-separated list drawn from ``options`` (empty: none of them)."""
+
+    def parse(text: str) -> tuple[str, ...]:
+        names = tuple(n.lower() for n in _names(text))
+        _check(all(n in options for n in names))
+        return names
+
+    return Parser(parse, "a comma-separated list of: " + ", ".join(options) + " (or empty)", NAMES.format, type="tuple[str, ...]")
+
+
 def _floats(text: str) -> tuple[float, ...]:
-    values = tuple(float(v) for v in _names(text))
-    _check(bool(values) and all(b > 0 for b in values) and list(values) == sorted(set(values)))
+    values = tuple(float(v) for v in _items(text))
+    _check(len(values) <= 500 and all(0 < b < math.inf for b in values) and list(values) == sorted(set(values)))
     return values
 
 
 FLOATS = Parser(
     _floats,
-    "comma-separated positive numbers in increasing order",
+    "at most 500 comma-separated finite positive numbers in increasing order",
     lambda v: v if isinstance(v, str) else ",".join(f"{b:g}" for b in v),
     type="tuple[float, ...]",
 )
@@ -161,14 +180,17 @@ FILE = Parser(_file, "the path of a readable file")
 
 
 def entry_point_names(group: str, *extra: str, single: bool = False) -> Parser:
-    """Names registered in an entry point group (exporters, samplers), looked up only when used."""
+    """Names registered in an entry point group (exporters, samplers, propagators, resource detectors),
+    looked up only when used. Exact spelling: the SDK looks the names up case-sensitively."""
 
     def known() -> set[str]:
         return {ep.name for ep in entry_points(group=group)} | set(extra)
 
     def parse(text: str) -> tuple[str, ...] | str:
-        names = tuple(n.lower() for n in _names(text))
-        _check(bool(names) and (len(names) == 1 or not single) and all(n in known() for n in names))
+        names = _items(text)
+        _check(len(names) == 1 or not single)
+        available = known()
+        _check(all(n in available for n in names))
         return names[0] if single else names
 
     def accepted() -> str:

@@ -105,6 +105,7 @@ class SettingsFields:
     redact: bool
     redact_keys: tuple[str, ...]
     redact_allow: tuple[str, ...]
+    redact_pii_allow: tuple[str, ...]
     redact_hook: str
     log_dir: str
     log_files: dict[str, str]
@@ -213,6 +214,7 @@ class Keywords(TypedDict, total=False):
     redact: bool | str
     redact_keys: tuple[str, ...] | str
     redact_allow: tuple[str, ...] | str
+    redact_pii_allow: tuple[str, ...] | str
     redact_hook: str | Callable[..., object]
     log_dir: str | str
     log_files: dict[str, str] | str

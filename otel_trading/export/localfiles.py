@@ -29,7 +29,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 from google.protobuf.json_format import MessageToDict
@@ -41,7 +41,7 @@ from opentelemetry.sdk.metrics.export import (
 )
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from otel_trading import config
+from otel_trading import config, forksafe, privatefiles
 from otel_trading.report import report
 
 __all__ = [
@@ -87,8 +87,9 @@ class _Writer:
         self.signal = signal
         self.directory = local_dir(directory)
         self._lock = threading.Lock()
-        self._file = None
-        self._pid = None
+        forksafe.owned(self, "_lock")
+        self._file: BinaryIO | None = None
+        self._pid: int | None = None
         self._warned = False
 
     @property
@@ -102,8 +103,8 @@ class _Writer:
         try:
             with self._lock:
                 if self._file is None or self._pid != os.getpid():
-                    self.directory.mkdir(parents=True, exist_ok=True)
-                    self._file = open(self.path, "ab")  # noqa: SIM115 - kept open across exports
+                    privatefiles.makedirs(self.directory)
+                    self._file = privatefiles.open_append(self.path)
                     self._pid = os.getpid()
                 self._file.write(data)
                 self._file.flush()
@@ -242,7 +243,11 @@ class LocalMetricExporter(MetricExporter):
 
 def _requests(signal: str, directory: str | os.PathLike | None) -> Iterable[dict]:
     for path in sorted(glob.glob(str(local_dir(directory) / f"{signal}.*.jsonl"))):
-        with open(path, "rb") as fh:
+        try:
+            fh = privatefiles.open_read(path)
+        except OSError:
+            continue  # a symlink planted in the folder, or gone meanwhile
+        with fh:
             for line in fh:
                 line = line.strip()
                 if line:

@@ -12,7 +12,7 @@ at most every ``report_interval`` seconds (``OTEL_TRADING_DROP_REPORT_INTERVAL``
 warning says how many were dropped since the last one, and the rest at
 shutdown:
 
-    otel-trading: dropped 1234 spans in the last 10.0s (export queue full, OTEL_BSP_MAX_QUEUE_SIZE=65536; ...)
+    otel-trading: dropped 1234 spans in the last 10.0s (export queue full, OTEL_BSP_MAX_QUEUE_SIZE=8192; ...)
 
 ``shutdown`` is bounded by ``shutdown_timeout_millis`` (the configurator passes
 ``OTEL_TRADING_SHUTDOWN_TIMEOUT``): past it the exporter is

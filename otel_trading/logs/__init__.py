@@ -14,7 +14,13 @@ from typing import Any
 
 import structlog
 
-from otel_trading.logs.audit import AuditHandler, AuditTrail, keep_audit_records, release, set_level_keeping_audit
+from otel_trading.logs.audit import (
+    AuditHandler,
+    AuditTrail,
+    keep_audit_records,
+    release,
+    set_level_keeping_audit,
+)
 from otel_trading.logs.contextflow import ContextThread, start_thread, submit, wrap
 from otel_trading.logs.correlation import CORRELATION_BAGGAGE_KEY, current_fields
 from otel_trading.logs.files import Channels
@@ -28,6 +34,7 @@ from otel_trading.logs.levels import (
 from otel_trading.logs.stdlib import (
     ChannelHandler,
     ConsoleFormatter,
+    ConsoleHandler,
     JsonFormatter,
     TraceContextFilter,
     TradingLoggingHandler,
@@ -42,6 +49,7 @@ from otel_trading.redaction import (
     RedactingSpanProcessor,
     Redactor,
     configure_redaction,
+    configure_redaction_from,
     get_redactor,
 )
 from otel_trading.report import report
@@ -63,7 +71,6 @@ __all__ = [
     "get_logger",
     "get_redactor",
     "install",
-    "span_processors",
     "start_thread",
     "submit",
     "uninstall",
@@ -130,9 +137,7 @@ def install(settings: Any, logger_provider: Any, *, stream: Any = None, stdlib_o
     register_stdlib_levels()
     service = _service_name(settings, logger_provider)
 
-    redactor = get_redactor()
-    if _last_redaction_settings is not settings:  # span_processors() already applied them
-        redactor = _configure_redaction_from(settings)
+    redactor = configure_redaction_from(settings)
 
     if settings.log_files:
         state.channels = Channels(settings.log_dir, settings.log_files, settings.log_file_max_bytes, settings.log_file_backups)
@@ -174,7 +179,7 @@ def install(settings: Any, logger_provider: Any, *, stream: Any = None, stdlib_o
     if stdlib_output is None:
         stdlib_output = all(h in state.handlers for h in root.handlers)
     if stdlib_output:
-        console = logging.StreamHandler(stream if stream is not None else sys.stdout)
+        console = ConsoleHandler(stream if stream is not None else sys.stdout)
         console.setFormatter(ConsoleFormatter(service, redactor) if fmt == "console" else JsonFormatter(service, redactor))
         set_level_keeping_audit(console, level)
         root.addHandler(console)
@@ -195,29 +200,6 @@ def install(settings: Any, logger_provider: Any, *, stream: Any = None, stdlib_o
 def audit_dir(settings: Any) -> str:
     """``OTEL_TRADING_AUDIT_DIR``, by default ``<OTEL_TRADING_LOG_DIR>/audit``."""
     return settings.audit_dir or os.path.join(settings.log_dir, "audit")
-
-
-_last_redaction_settings: Any = None
-
-
-def _configure_redaction_from(settings: Any) -> Redactor:
-    global _last_redaction_settings
-    _last_redaction_settings = settings
-    enabled = settings.redact
-    deny, allow = settings.redact_keys, settings.redact_allow
-    hook = settings.redact_hook or None
-    try:
-        return configure_redaction(enabled, deny, allow, hook)
-    except ValueError as exc:
-        report(f"OTEL_TRADING_REDACT_HOOK: {exc}; redacting without the hook")
-        return configure_redaction(enabled, deny, allow)
-
-
-def span_processors(settings: Any) -> list:
-    """Span processors to add to the TracerProvider BEFORE the exporting processor: the
-    ``RedactingSpanProcessor`` (when ``OTEL_TRADING_REDACT`` is on)."""
-    redactor = _configure_redaction_from(settings)
-    return [RedactingSpanProcessor(redactor)] if redactor.enabled else []
 
 
 def uninstall() -> None:
@@ -243,8 +225,6 @@ def uninstall() -> None:
     if state.audit is not None:
         state.audit.close()
     release()
-    global _last_redaction_settings
-    _last_redaction_settings = None
     configure_redaction()
     _state = None
 
@@ -290,7 +270,7 @@ def _with_trading_levels(cls: type) -> type:
             enabled = getattr(self, "is_enabled_for", None)
             if level != AUDIT and enabled is not None and not enabled(level):
                 return None
-            if args:
+            if args and event is not None:
                 event = event % args
             return proxy_custom_level(self, name, level, event, kw)
 

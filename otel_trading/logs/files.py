@@ -18,6 +18,7 @@ import os
 import threading
 from typing import Any
 
+from otel_trading import forksafe, privatefiles
 from otel_trading.logs.levels import NAME_TO_LEVEL
 from otel_trading.logs.rendering import dumps
 from otel_trading.report import report_once
@@ -31,13 +32,14 @@ class RotatingWriter:
         self.max_bytes = max_bytes
         self.backups = backups
         self._lock = threading.Lock()
-        self._file = None
+        forksafe.owned(self, "_lock")
+        self._file: Any = None  # the open channel file (BinaryIO), None until the first write
         self._size = 0
         self._pid = -1
 
     def _open(self) -> None:
-        os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
-        self._file = open(self.path, "ab", buffering=0)
+        privatefiles.makedirs(os.path.dirname(self.path) or ".")
+        self._file = privatefiles.open_append(self.path)
         self._size = self._file.tell()
         self._pid = os.getpid()
 

@@ -26,7 +26,9 @@ from opentelemetry._logs import (
     get_logger_provider,
 )
 
+from otel_trading import forksafe
 from otel_trading.logs.levels import severity
+from otel_trading.redaction import already_redacted
 
 try:  # the SDK classes the direct emit path builds; checked below, else the public path is used
     from opentelemetry.sdk._logs._internal import Logger as _SdkLogger
@@ -36,7 +38,7 @@ try:  # the SDK classes the direct emit path builds; checked below, else the pub
     from opentelemetry.trace import INVALID_SPAN_CONTEXT as _INVALID
     from opentelemetry.trace.propagation import _SPAN_KEY
 except ImportError:  # pragma: no cover
-    _SdkLogger = None
+    _SdkLogger = None  # type: ignore[misc, assignment]  # the SDK is optional for these helpers
 
 _RECORD_FIELDS = (
     "timestamp", "observed_timestamp", "context", "trace_id", "span_id", "trace_flags",
@@ -88,28 +90,37 @@ _PLAIN = frozenset({str, float, bool, bytes, type(None)})
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
 
 
-def clean_value(value: Any) -> Any:
+def clean_value(value: Any, depth: int = 0) -> Any:
     """A valid OTel AnyValue for ``value`` (no SDK warnings, no encoder failures): ints beyond
-    int64 and unknown types become strings, sets/tuples lists, mapping keys strings."""
+    int64 and unknown types become strings, sets/tuples lists, mapping keys strings; nesting
+    (and so any cycle) is cut at 32 levels. Never raises."""
     t = type(value)
     if t in _PLAIN:
         return value
     if t is int:
         return value if _INT_MIN <= value <= _INT_MAX else str(value)
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [clean_value(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): clean_value(v) for k, v in value.items()}
-    if isinstance(value, int):
-        return int(value) if _INT_MIN <= value <= _INT_MAX else str(value)
-    if isinstance(value, (str, float)):
-        return value
+    if depth >= 32:
+        return "<too deep>"
     try:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, (list, tuple, set, frozenset)):
+            return [clean_value(v, depth + 1) for v in value]
+        if isinstance(value, dict):
+            return {_key(k): clean_value(v, depth + 1) for k, v in value.items()}
+        if isinstance(value, int):
+            return int(value) if _INT_MIN <= value <= _INT_MAX else str(value)
+        if isinstance(value, str):
+            return str.__str__(value)
+        if isinstance(value, float):
+            return float(value)
         return repr(value)
-    except Exception:
-        return f"<{t.__name__}>"
+    except Exception:  # noqa: BLE001 - what cannot be rendered is named, not exported raw
+        return f"<unrenderable {t.__name__}>"
+
+
+def _key(key: Any) -> str:
+    return key if type(key) is str else str(clean_value(key, 31))
 
 
 def clean_attributes(attributes: dict) -> dict:
@@ -127,6 +138,7 @@ class OtlpEmitter:
         self.provider = logger_provider if logger_provider is not None else get_logger_provider()
         self._loggers: dict[str, Any] = {}
         self._lock = threading.Lock()
+        forksafe.owned(self, "_lock")
         multi = getattr(self.provider, "_multi_log_record_processor", None)
         self._noop = isinstance(self.provider, NoOpLoggerProvider)
         if multi is not None and not hasattr(multi, "_log_record_processors"):
@@ -214,16 +226,18 @@ class OtlpEmitter:
                     log_record=record, resource=logger._resource, instrumentation_scope=logger._instrumentation_scope, limits=limits
                 )
                 logger._logger_metrics.emit_log()
-                logger._multi_log_record_processor.on_emit(writable)
+                with already_redacted():
+                    logger._multi_log_record_processor.on_emit(writable)
                 return
-        logger.emit(
-            LogRecord(
-                timestamp=timestamp_ns,
-                observed_timestamp=timestamp_ns,
-                context=context,
-                severity_text=text,
-                severity_number=number,
-                body=body,
-                attributes=attributes,
+        with already_redacted():
+            logger.emit(
+                LogRecord(
+                    timestamp=timestamp_ns,
+                    observed_timestamp=timestamp_ns,
+                    context=context,
+                    severity_text=text,
+                    severity_number=number,
+                    body=body,
+                    attributes=attributes,
+                )
             )
-        )

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import io
+import os
 import sys
+import threading
 import time
 import traceback
+import weakref
 from typing import Any
 
 import orjson
@@ -39,7 +43,16 @@ def exception_fields(exc_info: Any) -> tuple[str, str, str] | None:
     if info is None:
         return None
     etype, value, tb = info
-    return etype.__name__, str(value), "".join(traceback.format_exception(etype, value, tb)).rstrip("\n")
+    name = getattr(etype, "__name__", None) or type(value).__name__
+    try:
+        message = str(value)
+    except Exception:  # noqa: BLE001 - an exception whose __str__ raises
+        message = "<exception str() failed>"
+    try:
+        stack = "".join(traceback.format_exception(etype, value, tb)).rstrip("\n")
+    except Exception:  # noqa: BLE001
+        stack = f"{name}: {message}"
+    return name, message, stack
 
 
 def fields_from_text(stack: str) -> tuple[str, str]:
@@ -51,36 +64,45 @@ def fields_from_text(stack: str) -> tuple[str, str]:
     return "", ""
 
 
-def _fallback(obj: Any) -> Any:
+def _fallback(obj: Any) -> str:
     try:
         return repr(obj)
-    except Exception:  # pragma: no cover
-        return f"<unrepresentable {type(obj).__name__}>"
+    except Exception:  # noqa: BLE001
+        return f"<unrenderable {type(obj).__name__}>"
 
 
 _OPTS = orjson.OPT_NON_STR_KEYS
 
 
-def _sanitise(value: Any) -> Any:
-    """Values orjson refuses even with ``default`` (ints beyond 64 bits, odd keys) -> strings."""
+def _sanitise(value: Any, path: tuple = ()) -> Any:
+    """Values orjson refuses even with ``default`` (ints beyond 64 bits, odd keys, cycles, nesting
+    deeper than orjson's limit) -> strings."""
     if isinstance(value, int) and not isinstance(value, bool):
         return value if -(2**63) <= value < 2**64 else str(value)
-    if isinstance(value, dict):
-        return {k if isinstance(k, (str, int, float, bool)) or k is None else str(k): _sanitise(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [_sanitise(v) for v in value]
+    if isinstance(value, (dict, list, tuple, set, frozenset)):
+        if id(value) in path:
+            return "<recursive>"
+        if len(path) >= 200:
+            return "<too deep>"
+        path = (*path, id(value))
+        if isinstance(value, dict):
+            return {k if isinstance(k, (str, int, float, bool)) or k is None else _fallback(k): _sanitise(v, path) for k, v in value.items()}
+        return [_sanitise(v, path) for v in value]
     return value
 
 
 def dumps(event_dict: dict) -> bytes:
-    """orjson serialisation used for JSON lines (unknown types rendered with ``repr``); never raises."""
+    """orjson serialisation used for JSON lines (unknown types rendered with ``repr``); never raises.
+
+    Call it on redacted data only: its last resort names the keys, never the values."""
     try:
         return orjson.dumps(event_dict, default=_fallback, option=_OPTS)
     except TypeError:
         try:
             return orjson.dumps(_sanitise(event_dict), default=_fallback, option=_OPTS)
-        except TypeError as exc:
-            return orjson.dumps({"event": repr(event_dict), "render_error": str(exc)})
+        except Exception as exc:  # noqa: BLE001
+            keys = [_fallback(k)[:100] for k in list(event_dict)[:50]]
+            return orjson.dumps({"event": "<log event could not be rendered>", "keys": keys, "render_error": type(exc).__name__})
 
 
 class JsonRenderer:
@@ -119,24 +141,66 @@ class NamedBytesLoggerFactory:
 
 
 def _slots(cls: type) -> tuple:
-    """Add a ``name`` slot unless the structlog class already has one (structlog >= 26.1)."""
-    return () if "name" in getattr(cls, "__slots__", ("name",)) else ("name",)
+    """Add a ``name`` slot unless the structlog class already has one (structlog >= 26.1), and weak references."""
+    name = () if "name" in getattr(cls, "__slots__", ("name",)) else ("name",)
+    return name if hasattr(cls, "__weakref__") else (*name, "__weakref__")
+
+
+_loggers: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 class _NamedBytesLogger(structlog.BytesLogger):
     __slots__ = _slots(structlog.BytesLogger)
 
     def __init__(self, file: Any = None, name: str | None = None):
-        super().__init__(file)
+        super().__init__(_in_this_process(file))
         self.name = name
+        _loggers.add(self)
 
 
 class _NamedWriteLogger(structlog.WriteLogger):
     __slots__ = _slots(structlog.WriteLogger)
 
     def __init__(self, file: Any = None, name: str | None = None):
-        super().__init__(file)
+        super().__init__(_in_this_process(file))
         self.name = name
+        _loggers.add(self)
+
+
+# A fork while another thread is inside ``stdout.write`` copies the buffer's lock held by a thread
+# the child does not have: the child's first log line would block on it forever. The child's
+# loggers write through fresh file objects on the same descriptors instead (which also drops the
+# parent's unflushed bytes rather than writing them twice).
+_child_files: dict[int, Any] = {}
+
+
+def _in_this_process(file: Any) -> Any:
+    return _child_files.get(id(file), file) if _child_files else file
+
+
+def child_file(old: Any) -> Any:
+    """In a forked child: a fresh file object on ``old``'s descriptor (one per descriptor), else ``old``."""
+    new = _child_files.get(id(old))
+    if new is None:
+        try:
+            binary = not isinstance(old, io.TextIOBase)
+            new = open(old.fileno(), "wb" if binary else "w", closefd=False)  # noqa: SIM115 - lives as long as the process
+        except (AttributeError, OSError, ValueError):
+            return old
+        _child_files[id(old)] = new
+    return new
+
+
+def _after_fork_in_child() -> None:
+    _child_files.clear()  # the parent's replacements (a fork of a fork) are old files here too
+    for logger in list(_loggers):
+        new = child_file(logger._file)
+        logger._file, logger._write, logger._flush = new, new.write, new.flush
+        logger._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class NamedWriteLoggerFactory:

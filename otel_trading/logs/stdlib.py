@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import logging
 import logging.config
+import os
+import sys
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -31,12 +34,14 @@ from otel_trading.logs.correlation import (
 from otel_trading.logs.files import Channels
 from otel_trading.logs.otlp import OtlpEmitter
 from otel_trading.logs.rendering import (
+    child_file,
     console_renderer,
     dumps,
     exception_fields,
     iso_from_ns,
 )
-from otel_trading.redaction import Redactor, get_redactor
+from otel_trading.redaction import Redactor, _placeholder, get_redactor
+from otel_trading.report import report_once
 
 _TRADING_NAMES = tuple(field for _, field in TRADING_FIELDS)
 # record attributes that are not exported as OTLP attributes / rendered as extra keys
@@ -67,6 +72,7 @@ def install_record_factory(service: str) -> None:
 
     def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = old(*args, **kwargs)
+        redact_record(record)
         fields = current_fields(_current_context())
         record.trace_id = fields.pop("trace_id", "")
         record.span_id = fields.pop("span_id", "")
@@ -78,6 +84,75 @@ def install_record_factory(service: str) -> None:
 
     factory._otel_trading = True  # type: ignore[attr-defined]
     logging.setLogRecordFactory(factory)
+
+
+def message(record: logging.LogRecord) -> str:
+    """``record.getMessage()``, or the template and a note when an argument cannot be rendered."""
+    try:
+        return record.getMessage()
+    except Exception:  # noqa: BLE001 - e.g. an argument whose __str__ raises
+        msg = record.msg
+        return f"{msg if isinstance(msg, str) else _placeholder(msg)} (arguments could not be rendered)"
+
+
+def redact_record(record: logging.LogRecord, redactor: Redactor | None = None) -> None:
+    """Mask the message and the traceback text before any handler formats the record, so an app's
+    own ``basicConfig(format=...)`` or ``Formatter`` prints the masked text too. The template and
+    arguments are kept unless something had to be masked (or could not be rendered)."""
+    redactor = redactor or get_redactor()
+    if not redactor.enabled:
+        return
+    msg = record.msg
+    if isinstance(msg, dict) and "event" in msg:
+        return  # from structlog.stdlib: already through otel-trading's processor
+    try:
+        text = record.getMessage()
+    except Exception:  # noqa: BLE001
+        text = None
+    if text is None:
+        record.msg, record.args = redactor.redact_text(message(record)), ()
+        return
+    new = redactor.redact_text(text)
+    if new is text and record.args:
+        # arguments judged as values too: a ("password", x) pair or {"token": x} renders without a tell-tale "="
+        args = redactor.redact_value(record.args)
+        if args is not record.args:
+            try:
+                new = redactor.redact_text(str(record.msg) % args)
+            except Exception:  # noqa: BLE001
+                new = redactor.redact_text(f"{record.msg} (arguments masked)")
+    if new is not text:
+        record.msg, record.args = new, ()
+    if record.exc_info and not record.exc_text:
+        fields = exception_fields(record.exc_info)
+        if fields is not None:
+            record.exc_text = redactor.redact_text(fields[2])
+
+
+def _report_handler_error(handler: logging.Handler, record: logging.LogRecord) -> None:
+    """``Handler.handleError`` replacement: one line naming the handler, never the record's text."""
+    error = sys.exc_info()[1]
+    report_once(f"log handler {type(handler).__name__} could not write a record of logger {record.name!r} ({type(error).__name__})", key=(type(handler), record.name, type(error)))
+
+
+class ConsoleHandler(logging.StreamHandler):
+    """The stdout handler otel-trading adds when the app has none; errors are one stderr line; in a
+    forked child it writes through a fresh file object (see ``rendering.child_file``)."""
+
+    def __init__(self, stream: Any = None):
+        super().__init__(stream)
+        if hasattr(os, "register_at_fork"):
+            ref = weakref.ref(self)
+
+            def after_fork_in_child() -> None:
+                handler = ref()
+                if handler is not None:
+                    handler.stream = child_file(handler.stream)  # not setStream(): it would flush the old stream first
+
+            os.register_at_fork(after_in_child=after_fork_in_child)
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        _report_handler_error(self, record)
 
 
 def uninstall_record_factory() -> None:
@@ -119,7 +194,7 @@ def record_to_event(record: logging.LogRecord, service: str | None = None, redac
         ed = {k: v for k, v in msg.items() if k not in ("_record", "_from_structlog")}
         ed.setdefault("logger", record.name)
     else:
-        ed = {"event": record.getMessage(), "logger": record.name}
+        ed = {"event": message(record), "logger": record.name}
     ed["level"] = _level_name(record)
     ed["timestamp"] = iso_from_ns(int(record.created * 1e9))
     ed["service"] = getattr(record, "service", None) or service or _service
@@ -140,9 +215,9 @@ def record_to_event(record: logging.LogRecord, service: str | None = None, redac
         if key not in SKIP_ATTRS and key not in ed:
             ed[key] = value
     if record.exc_info:
-        fields = exception_fields(record.exc_info)
-        if fields is not None:
-            ed["exc_type"], ed["exc_message"], ed["stack"] = fields
+        exc_fields = exception_fields(record.exc_info)
+        if exc_fields is not None:
+            ed["exc_type"], ed["exc_message"], ed["stack"] = exc_fields
     elif record.exc_text:
         ed["stack"] = record.exc_text
     if record.stack_info and "stack" not in ed:
@@ -162,7 +237,10 @@ class JsonFormatter(logging.Formatter):
         self.redactor = redactor
 
     def format(self, record: logging.LogRecord) -> str:
-        return dumps(record_to_event(record, self.service, self.redactor)).decode()
+        try:
+            return dumps(record_to_event(record, self.service, self.redactor)).decode()
+        except Exception:  # noqa: BLE001 - fail closed: a line without the parts that could not be checked
+            return dumps(_closed_event(record)).decode()
 
 
 class ConsoleFormatter(logging.Formatter):
@@ -175,8 +253,23 @@ class ConsoleFormatter(logging.Formatter):
         self._renderer = console_renderer(colors=colors)
 
     def format(self, record: logging.LogRecord) -> str:
-        ed = record_to_event(record, self.service, self.redactor)
-        return self._renderer(None, ed["level"], ed)
+        try:
+            ed = record_to_event(record, self.service, self.redactor)
+            return self._renderer(None, ed["level"], ed)
+        except Exception:  # noqa: BLE001
+            ed = _closed_event(record)
+            return self._renderer(None, ed["level"], ed)
+
+
+def _closed_event(record: logging.LogRecord) -> dict:
+    """The fail-closed line of a record: its logger and level, the masked message, nothing else."""
+    return {
+        "event": get_redactor().redact_text(message(record)) if get_redactor().enabled else message(record),
+        "logger": str(record.name),
+        "level": _level_name(record),
+        "timestamp": iso_from_ns(int(record.created * 1e9)),
+        "render_error": "fields that could not be rendered were left out",
+    }
 
 
 # --- handlers ----------------------------------------------------------------
@@ -211,12 +304,12 @@ class TradingLoggingHandler(LoggingHandler):
                 body = msg.get("event")
                 attrs = {k: v for k, v in msg.items() if k not in SKIP_ATTRS and k not in ("event", "level", "timestamp", "logger", "exc_info", "exception")}
             else:
-                body = record.getMessage()
+                body = message(record)
                 attrs = {}
             for key, value in record.__dict__.items():
                 if key not in SKIP_ATTRS and (key not in _CORRELATED or value is not None):
                     attrs[key] = value
-            exc = None
+            exc: tuple[str, ...] | None = None
             if record.exc_info:
                 exc = exception_fields(record.exc_info)
             redactor = self.redactor
@@ -230,6 +323,9 @@ class TradingLoggingHandler(LoggingHandler):
             self.handleError(record)
         finally:
             self._is_emitting.reset(token)
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802
+        _report_handler_error(self, record)
 
 
 class ChannelHandler(logging.Handler):
@@ -251,6 +347,9 @@ class ChannelHandler(logging.Handler):
                     writer.write(line)
         except Exception:
             self.handleError(record)
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802
+        _report_handler_error(self, record)
 
 
 # --- logging.basicConfig / dictConfig / fileConfig -------------------------

@@ -45,6 +45,7 @@ from otel_trading.logs.rendering import (
     JsonRenderer,
     NamedBytesLoggerFactory,
     NamedWriteLoggerFactory,
+    _fallback,
     console_renderer,
     exception_fields,
     fields_from_text,
@@ -90,9 +91,36 @@ class TradingProcessor(StructlogProcessor):
             return event_dict  # an app chain that renders before its last processor: nothing to add to
         try:
             return self._process(logger, method_name, event_dict)
-        except Exception as exc:  # a bug here must never break the app's logging
-            report_once(f"log processor failed ({exc!r}); the line is logged without correlation/redaction")
-            return event_dict
+        except Exception as exc:  # noqa: BLE001 - hostile event contents must never break the app's logging
+            report_once(f"log processor failed ({type(exc).__name__}); the line is logged with placeholders for what could not be checked")
+            return self._fail_closed(logger, method_name, event_dict)
+
+    def _fail_closed(self, logger: Any, method_name: str, ed: dict) -> dict:
+        """Still rendered, still redacted, still exported: what cannot be inspected becomes a placeholder."""
+        if "exc_info" in ed:  # the renderer would format the raw traceback: replace it by checked text
+            fields = exception_fields(ed.pop("exc_info"))
+            if fields is not None:
+                ed["exc_type"], ed["exc_message"], ed["stack" if self.own_chain else "exception"] = fields
+        if self.redactor.enabled:
+            self.redactor.redact_event_closed(ed)
+        else:
+            for key in list(ed):
+                value = ed[key]
+                if type(value) not in (str, int, float, bool, type(None)):
+                    ed[key] = _fallback(value)
+        level = ed.get("level") or _METHOD_TO_LEVEL.get(method_name, method_name)
+        if self.own_chain:
+            ed.setdefault("level", level)
+            ed.setdefault("timestamp", iso_from_ns(time_ns()))
+        try:
+            if self.emitter.active:
+                name = ed.get("logger") or getattr(logger, "name", None) or "root"
+                attrs = {k: v for k, v in ed.items() if k not in RESERVED}
+                exc = (ed.get("exc_type"), ed.get("exc_message"), ed.get("stack") or ed.get("exception")) if "exc_type" in ed else None
+                self.emitter.emit(str(name), level, ed.get("event"), attrs, _current_context(), time_ns(), exc)
+        except Exception:  # noqa: BLE001, S110 - the line is still rendered; the failure was reported above
+            pass
+        return ed
 
     def _process(self, logger: Any, method_name: str, event_dict: dict) -> dict:
         ed = event_dict

@@ -27,6 +27,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from otel_trading.redaction import RedactingSpanProcessor, configure_redaction_from
+
 
 class LogCapture:
     def __init__(
@@ -55,8 +57,9 @@ class LogCapture:
             self.provider.add_log_record_processor(SimpleLogRecordProcessor(self.exporter))
         self.span_exporter = InMemorySpanExporter()
         self.tracer_provider = TracerProvider(resource=Resource.create({"service.name": self.service}), shutdown_on_exit=False)
-        for processor in logs.span_processors(self.settings):
-            self.tracer_provider.add_span_processor(processor)
+        redactor = configure_redaction_from(self.settings)
+        if redactor.enabled:
+            self.tracer_provider.add_span_processor(RedactingSpanProcessor(redactor))
         self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.span_exporter))
         self.tracer = self.tracer_provider.get_tracer("test")
         self._bytes = io.BytesIO()

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import enum
 import logging
-import threading
 import time
 from collections.abc import Iterable
 from decimal import Decimal
@@ -23,7 +22,7 @@ from typing import Any
 from opentelemetry import metrics as metrics_api
 from opentelemetry.metrics import CallbackOptions, Observation
 
-from otel_trading import config
+from otel_trading import config, forksafe
 from otel_trading.trading import attributes as A
 
 _log = logging.getLogger("otel_trading")
@@ -122,7 +121,7 @@ class TradingMetrics:
 _last_work: dict[str, float] = {}  # stage -> time.monotonic() of its last record_stage()
 _last_tick: dict[Any, float] = {}  # feed -> time.monotonic() of its last record_tick()
 _state: list = [None, None]  # [meter provider, TradingMetrics]
-_lock = threading.Lock()
+_lock = forksafe.lock()
 
 
 def _staleness(options: CallbackOptions) -> Iterable[Observation]:

@@ -227,8 +227,8 @@ def test_otlp_timeout_is_read_as_milliseconds_as_the_spec_says():
     from otel_trading import config as settings
     from otel_trading.bootstrap import providers
 
-    s = settings.load({"OTEL_EXPORTER_OTLP_TIMEOUT": "2500", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "400"})
-    assert providers._exporter_args(OTLPSpanExporter, "traces", s) == {"timeout": 0.4}
+    s = settings.load({"OTEL_EXPORTER_OTLP_TIMEOUT": "2500", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "1400"})
+    assert providers._exporter_args(OTLPSpanExporter, "traces", s) == {"timeout": 1.4}
     assert providers._exporter_args(OTLPSpanExporter, "logs", s) == {"timeout": 2.5}
 
 

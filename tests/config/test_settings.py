@@ -33,7 +33,22 @@ def test_valid_env_values_are_parsed_with_their_source():
         ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/nonexistent/ca.pem", "readable file"),
         ("OTEL_TRADING_LATENCY_BUCKETS", "0.1,0.01", "increasing order"),
         ("OTEL_TRADING_CARDINALITY_LIMIT", "-3", "an integer >= 1"),
-        ("OTEL_TRADING_SHUTDOWN_TIMEOUT", "nan", "a number > 0"),
+        ("OTEL_TRADING_SHUTDOWN_TIMEOUT", "nan", "a number >= 0.1"),
+        # values a looser check let through and the SDK could not use (issue 11)
+        ("OTEL_TRADING_SHUTDOWN_TIMEOUT", "inf", "<= 3600"),
+        ("OTEL_PROPAGATORS", "tracecontext,nope", "baggage, none, tracecontext"),
+        ("OTEL_PROPAGATORS", "tracecontext,,baggage", "baggage, none, tracecontext"),
+        ("OTEL_EXPERIMENTAL_RESOURCE_DETECTORS", "otel,nope", "host, os, otel, process"),
+        ("OTEL_BSP_SCHEDULE_DELAY", "0", "an integer >= 1 and <= 3600000"),
+        ("OTEL_BLRP_SCHEDULE_DELAY", "99999999999999", "an integer >= 1 and <= 3600000"),
+        ("OTEL_METRIC_EXPORT_INTERVAL", "99999999999999", "<= 86400000"),
+        ("OTEL_SPAN_EVENT_COUNT_LIMIT", str(2**64), "<= 9223372036854775807"),
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "inf", "a number >= 1000"),
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "5", "a number >= 1000"),
+        ("OTEL_BSP_EXPORT_TIMEOUT", "1", "an integer >= 1000"),
+        ("OTEL_TRADING_LATENCY_BUCKETS", "0.1,inf", "finite positive numbers"),
+        ("OTEL_TRADING_LATENCY_BUCKETS", "0.1,,1", "finite positive numbers"),
+        ("OTEL_TRADING_LOG_FILE_BACKUPS", "1000000000", "<= 1000"),
     ],
 )
 def test_bad_value_is_reported_named_and_replaced_by_default(env, value, accepted, capsys):
@@ -78,7 +93,7 @@ def test_defaults_fill_only_unset_standard_variables():
     environ = {"OTEL_BSP_MAX_QUEUE_SIZE": "10"}
     settings.apply_defaults(environ)
     assert environ["OTEL_BSP_MAX_QUEUE_SIZE"] == "10"
-    assert environ["OTEL_BLRP_MAX_QUEUE_SIZE"] == "65536"
+    assert environ["OTEL_BLRP_MAX_QUEUE_SIZE"] == "8192"
     assert environ["OTEL_TRACES_EXPORTER"] == "otlp"
     assert environ["OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED"] == "true"
     assert "OTEL_TRADING_DESK" not in environ and "OTEL_EXPORTER_OTLP_ENDPOINT" not in environ
@@ -127,3 +142,22 @@ telemetry.shutdown()
     assert result.returncode == 0, result.stderr
     assert list((tmp_path / "kw").glob("spans.*.jsonl")), result.stderr
     assert not (tmp_path / "env").exists()
+
+
+def test_a_bad_value_is_echoed_short_and_masked(capsys):
+    settings.load({"OTEL_EXPORTER_OTLP_ENDPOINT": "ftp://bob:hunter2@collector/" + "x" * 500})
+    err = capsys.readouterr().err
+    assert "hunter2" not in err and "bob:***@collector" in err
+    assert len(err.split("'")[1]) <= 80  # at most ~80 characters of the value
+
+
+def test_settings_repr_masks_secret_settings():
+    s = settings.load({"OTEL_EXPORTER_OTLP_HEADERS": "authorization=Bearer tok-Zq81", "OTEL_EXPORTER_OTLP_TRACES_HEADERS": "x-key=tok-Zq82"})
+    assert s.otlp_headers == {"authorization": "Bearer tok-Zq81"}  # the value itself is intact
+    assert "tok-Zq8" not in repr(s)  # what Python prints when an atexit callback holding it is interrupted
+
+
+def test_names_the_sdk_resolves_are_written_back_as_validated():
+    environ = {"OTEL_EXPORTER_OTLP_PROTOCOL": " GRPC "}
+    settings.load(environ)
+    assert environ["OTEL_EXPORTER_OTLP_PROTOCOL"] == "grpc"  # the SDK compares it case-sensitively
