@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 
-from bench import launched
+from bench import export_process, launched
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -36,6 +36,7 @@ FULL = {
     "rss": (1_000_000, 1),
     "sustained": (2_000, 1),
     "outage": (60, 1),  # seconds without a collector (bench/outage.py)
+    "export_process": (0, 0),  # bench/export_process.py sizes its own items
 }
 QUICK = {
     "span": (2_000, 3),
@@ -48,6 +49,7 @@ QUICK = {
     "rss": (5_000, 1),
     "sustained": (150, 1),
     "outage": (4, 1),
+    "export_process": (0, 0),
 }
 
 
@@ -188,6 +190,7 @@ def rows(results: dict) -> list[tuple[str, str, str, str, str]]:
         from bench import outage
 
         out.extend(outage.rows(results["outage"]))
+    out += export_process.rows(results["export_process"])
     return out
 
 
@@ -224,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in (n for n in names if n in sizes):
         start = time.monotonic()
         n, reps = sizes[name]
-        inprocess[name] = run_item(name, n, reps)
+        inprocess[name] = export_process.run(args.quick) if name == "export_process" else run_item(name, n, reps)
         print(f"  {name}: {time.monotonic() - start:.1f}s", file=sys.stderr, flush=True)
     if inprocess:
         for name in FULL:

@@ -182,7 +182,9 @@ def store_rates(batches: int) -> dict:
     """Write and replay rate of encoded span batches (2,048 spans each): our SQLite spool vs persist-queue."""
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
+        InMemorySpanExporter,
+    )
 
     from otel_trading.export.spool import Spool
     from otel_trading.export.wire import SpanEncoder

@@ -6,9 +6,8 @@ many spans it made and how long producing and flushing took.
 
 import time
 
-from opentelemetry import trace
-
 import _timing
+from opentelemetry import trace
 
 opts = _timing.args(rate=0.0, seconds=1.0)
 tracer = trace.get_tracer("bench.app")

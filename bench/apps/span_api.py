@@ -1,8 +1,7 @@
 """A span made with the plain OpenTelemetry API, as instrumentation libraries make them."""
 
-from opentelemetry import trace
-
 import _timing
+from opentelemetry import trace
 
 opts = _timing.args()
 tracer = trace.get_tracer("bench.app")

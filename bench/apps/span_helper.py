@@ -1,8 +1,8 @@
 """A span made with otel-trading's helper (the same span as span_api.py, trading kind set)."""
 
-import otel_trading
-
 import _timing
+
+import otel_trading
 
 opts = _timing.args()
 

@@ -1,8 +1,8 @@
 """A market-data span made with otel-trading's helper (the bench runs it with market_data=0 sampling)."""
 
-import otel_trading
-
 import _timing
+
+import otel_trading
 
 opts = _timing.args()
 

@@ -1,8 +1,7 @@
 """An app that uses structlog without configuring it."""
 
-import structlog
-
 import _timing
+import structlog
 
 opts = _timing.args()
 log = structlog.get_logger("app")

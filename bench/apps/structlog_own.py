@@ -2,9 +2,8 @@
 
 import logging
 
-import structlog
-
 import _timing
+import structlog
 
 opts = _timing.args()
 structlog.configure(

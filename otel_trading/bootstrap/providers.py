@@ -11,7 +11,7 @@ the environment is validated: SDK modules read some variables at import.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from opentelemetry._logs import set_logger_provider
 from opentelemetry.metrics import set_meter_provider
@@ -34,6 +34,7 @@ from otel_trading.bootstrap import embedded, lifecycle, resource, views
 from otel_trading.bootstrap.configure import Telemetry
 from otel_trading.config import Settings
 from otel_trading.export import losses
+from otel_trading.export import sidecar as sidecar_module
 from otel_trading.export.localfiles import (
     LocalLogExporter,
     LocalMetricExporter,
@@ -76,8 +77,11 @@ def build(settings: Settings, auto_instrumentation_version: str | None) -> Telem
     redactor = redaction.configure_redaction_from(settings)
     if redactor.enabled:  # before the exporting processors: they only ever see redacted copies
         telemetry.tracer_provider.add_span_processor(redaction.RedactingSpanProcessor(redactor))
+    sidecar = _sidecar(settings)
     reporting = {"report_interval": settings.drop_report_interval, "shutdown_timeout_millis": settings.shutdown_timeout * 1000}
-    for exporter in _exporters("traces", settings):
+    if sidecar is not None and _exported("traces"):
+        telemetry.tracer_provider.add_span_processor(sidecar_module.SidecarSpanProcessor(sidecar))
+    for exporter in [] if sidecar is not None else _exporters("traces", settings):
         processor = export.ReportingBatchSpanProcessor(exporter, **_queue(settings.bsp_max_queue_size, settings.bsp_max_export_batch_size), **reporting)
         telemetry.tracer_provider.add_span_processor(processor)
         telemetry.processors.setdefault("traces", []).append(processor)
@@ -86,7 +90,9 @@ def build(settings: Settings, auto_instrumentation_version: str | None) -> Telem
     telemetry.logger_provider = LoggerProvider(resource=res, shutdown_on_exit=False)
     if redactor.enabled:  # records made through the OTel Logs API by others (e.g. the exceptions instrumentation)
         telemetry.logger_provider.add_log_record_processor(redaction.RedactingLogRecordProcessor(redactor))
-    for exporter in _exporters("logs", settings):
+    if sidecar is not None and _exported("logs"):
+        telemetry.logger_provider.add_log_record_processor(sidecar_module.SidecarLogRecordProcessor(sidecar))
+    for exporter in [] if sidecar is not None else _exporters("logs", settings):
         processor = export.ReportingBatchLogRecordProcessor(exporter, **_queue(settings.blrp_max_queue_size, settings.blrp_max_export_batch_size), **reporting)
         telemetry.logger_provider.add_log_record_processor(processor)
         telemetry.processors.setdefault("logs", []).append(processor)
@@ -98,6 +104,17 @@ def build(settings: Settings, auto_instrumentation_version: str | None) -> Telem
     health.install(settings)
     lifecycle.install(telemetry)
     return telemetry
+
+
+def _sidecar(settings: Settings) -> sidecar_module.Sidecar | None:
+    """The export helper link when OTEL_TRADING_EXPORT_PROCESS is on and spans or logs are exported."""
+    if not settings.export_process or not (_exported("traces") or _exported("logs")):
+        return None
+    return sidecar_module.start(settings)
+
+
+def _exported(signal: Literal["traces", "logs"]) -> bool:
+    return any(name != "none" for name in _get_exporter_names(signal))
 
 
 def _exporters(signal: str, settings: Settings) -> list:

@@ -84,6 +84,9 @@ class SettingsFields:
     cardinality_limit: int
     shutdown_timeout: float
     fast_export: bool
+    export_process: bool
+    export_full_policy: str
+    export_block_timeout: float
     spool: bool
     spool_dir: str
     spool_max_bytes: int
@@ -191,6 +194,9 @@ class Keywords(TypedDict, total=False):
     cardinality_limit: int | str
     shutdown_timeout: float | str
     fast_export: bool | str
+    export_process: bool | str
+    export_full_policy: str | str
+    export_block_timeout: float | str
     spool: bool | str
     spool_dir: str | str
     spool_max_bytes: int | str

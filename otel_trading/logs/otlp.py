@@ -199,6 +199,13 @@ class OtlpEmitter:
                     return
                 span = context.get(_SPAN_KEY) if context else None
                 sc = span.get_span_context() if span is not None else _INVALID
+                processors = logger._multi_log_record_processor._log_record_processors
+                if len(processors) == 1:
+                    emit_fields = getattr(processors[0], "emit_fields", None)
+                    if emit_fields is not None:  # the export helper's processor: no SDK record needed
+                        logger._logger_metrics.emit_log()
+                        emit_fields(logger, timestamp_ns, sc.trace_id, sc.span_id, sc.trace_flags, text, number, body, attributes)
+                        return
                 record = LogRecord.__new__(LogRecord)
                 record.__dict__.update(
                     timestamp=timestamp_ns,

@@ -1,0 +1,155 @@
+"""The export helper process: ``python -m otel_trading.export.helper FD`` (started by the app, never by hand).
+
+Reads batches from the app over the socket ``FD``
+(:mod:`otel_trading.export.records` frames), rebuilds SDK spans / log records,
+exports them with the exporters the in-process path builds from the same
+settings (``providers._exporters``: OTLP gRPC/HTTP with endpoint, headers, TLS,
+compression, timeout, retries, the fast encoder; console; local files) and
+acknowledges every batch with how many items were exported and how many failed.
+
+It ignores SIGINT and SIGTERM (a Ctrl-C or a process-group TERM must not kill it
+before the app has flushed to it) and ends when the app closes its end of the
+socket, or dies: it then exports what it holds, bounded by
+``OTEL_TRADING_SHUTDOWN_TIMEOUT``, and exits.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import socket
+import sys
+import threading
+import time
+
+from otel_trading.export.records import ACK, HEADER, LOGS, SPANS, Decoder
+
+_SUCCESS = 0  # SpanExportResult.SUCCESS.value == LogRecordExportResult.SUCCESS.value
+
+
+class Helper:
+    """Export threads (one per signal) fed by the socket reader; acknowledgements written back."""
+
+    def __init__(self, sock: socket.socket, exporters: dict[int, list], batch_sizes: dict[int, int]) -> None:
+        self.sock = sock
+        self.exporters = exporters
+        self.batch_sizes = batch_sizes
+        self.queues: dict[int, queue.Queue] = {kind: queue.Queue(maxsize=64) for kind in (SPANS, LOGS)}
+        self._ack_lock = threading.Lock()
+        self._decoder = Decoder()
+
+    def run(self, drain_timeout: float) -> None:
+        threads = [threading.Thread(target=self._export_loop, args=(kind,), daemon=True) for kind in self.queues]
+        for thread in threads:
+            thread.start()
+        self._read_frames()
+        for q in self.queues.values():
+            q.put(None)
+        deadline = time.monotonic() + drain_timeout
+        for thread in threads:
+            thread.join(max(deadline - time.monotonic(), 0))
+        for exporters in self.exporters.values():
+            for exporter in exporters:
+                try:
+                    exporter.shutdown()
+                except Exception:  # noqa: BLE001 - exiting anyway
+                    pass
+
+    def _read_frames(self) -> None:
+        reader = self.sock.makefile("rb", buffering=1 << 20)
+        while True:
+            header = reader.read(HEADER.size)
+            if len(header) < HEADER.size:
+                return  # the app closed its end (exit, SIGTERM flush done) or died
+            kind, seq, size = HEADER.unpack(header)
+            payload = reader.read(size)
+            if len(payload) < size:
+                return
+            self.queues[kind].put((seq, payload))
+
+    def _export_loop(self, kind: int) -> None:
+        q = self.queues[kind]
+        decode = self._decoder.spans if kind == SPANS else self._decoder.logs
+        batch_size = self.batch_sizes[kind]
+        stop = False
+        while not stop:
+            frame = q.get()
+            if frame is None:
+                return
+            frames = [frame]
+            items: list = []
+            ranges = []
+            while True:  # take what else is queued, up to one export batch, so a backlog goes in big requests
+                seq, payload = frame
+                try:
+                    decoded = decode(payload)
+                except Exception as exc:  # noqa: BLE001 - a bad frame is counted as failed, never fatal
+                    print(f"otel-trading: export helper could not decode a batch ({exc!r})", file=sys.stderr)
+                    decoded = None
+                ranges.append((seq, len(items), len(items) + len(decoded) if decoded is not None else -1))
+                items += decoded or ()
+                if len(items) >= batch_size:
+                    break
+                try:
+                    frame = q.get_nowait()
+                except queue.Empty:
+                    break
+                if frame is None:
+                    stop = True
+                    break
+                frames.append(frame)
+            failed_ranges = self._export(kind, items, batch_size)
+            for seq, start, end in ranges:
+                if end < 0:
+                    self._ack(seq, 0, 0)
+                    continue
+                failed = sum(max(0, min(end, f_end) - max(start, f_start)) for f_start, f_end in failed_ranges)
+                self._ack(seq, end - start - failed, failed)
+
+    def _export(self, kind: int, items: list, batch_size: int) -> list[tuple[int, int]]:
+        """Export in batches of ``batch_size``; returns the (start, end) item ranges whose export failed."""
+        failed = []
+        for start in range(0, len(items), batch_size):
+            chunk = items[start : start + batch_size]
+            ok = bool(self.exporters[kind])  # none started (reported at start-up): the batch failed
+            for exporter in self.exporters[kind]:
+                try:
+                    result = exporter.export(chunk)
+                    ok = ok and getattr(result, "value", result) == _SUCCESS
+                except Exception as exc:  # noqa: BLE001 - an exporter bug must not stop the helper
+                    print(f"otel-trading: export helper: {type(exporter).__name__} raised {exc!r}", file=sys.stderr)
+                    ok = False
+            if not ok:
+                failed.append((start, start + len(chunk)))
+        return failed
+
+    def _ack(self, seq: int, exported: int, failed: int) -> None:
+        with self._ack_lock:
+            try:
+                self.sock.sendall(ACK.pack(seq, exported, failed))
+            except OSError:
+                pass  # the app is gone; we still export what we hold
+
+
+def main(argv: list[str]) -> int:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    sock = socket.socket(fileno=int(argv[1]))
+    from otel_trading import config
+    from otel_trading.bootstrap.providers import _exporters
+
+    settings = config.load()
+    exporters = {SPANS: _exporters("traces", settings), LOGS: _exporters("logs", settings)}
+    batch_sizes = {
+        SPANS: min(settings.bsp_max_export_batch_size, settings.bsp_max_queue_size),
+        LOGS: min(settings.blrp_max_export_batch_size, settings.blrp_max_queue_size),
+    }
+    Helper(sock, exporters, batch_sizes).run(settings.shutdown_timeout)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)  # exporter threads (gRPC) must not hold the exit
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,586 @@
+"""Spans and log records exported by a helper process, so encoding and sending never take the app's GIL.
+
+With the in-process path the SDK's export thread shares the interpreter lock
+with the app: under a busy producer it gets too little time, its queue fills and
+items are dropped whatever the queue size. Here the app's processors only queue
+the ended span / emitted record (what the SDK batch processor does too); a
+flusher thread turns each batch into tuples of primitives and one ``marshal``
+string (:mod:`otel_trading.export.records`) and writes it to a socket pair, a
+syscall that releases the GIL. The helper process
+(``python -m otel_trading.export.helper``, one per app process) rebuilds SDK
+objects and exports them with the exporters the in-process path would have built
+(``providers._exporters``, same settings), then acknowledges each batch with the
+number exported and failed.
+
+Nothing is lost silently:
+
+* a batch stays in the app until the helper acknowledges it; if the helper dies
+  (even ``kill -9``) a new one is started and unacknowledged batches are sent
+  again (a batch in flight at the moment of death may be exported twice);
+* the app holds at most ``OTEL_TRADING_EXPORT_BUFFER_SIZE`` items per signal
+  (queued + unacknowledged); beyond it ``OTEL_TRADING_EXPORT_FULL_POLICY=block``
+  waits up to ``OTEL_TRADING_EXPORT_BLOCK_TIMEOUT`` seconds for room, once per
+  overflow, then drops and counts (``drop`` drops and counts at once); a
+  drop is one counter increment, and a line on stderr says how many, periodically;
+* at exit and on SIGTERM the queue is sent and the acknowledgements awaited,
+  bounded by ``OTEL_TRADING_SHUTDOWN_TIMEOUT``; what is unconfirmed then is reported.
+
+Forked children (gunicorn workers, multiprocessing fork) start empty and get
+their own helper the first time they export; the parent's queue stays the parent's.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import weakref
+from collections import deque
+from typing import Any, cast
+
+from opentelemetry.metrics import get_meter_provider
+from opentelemetry.sdk._logs import LogRecordProcessor
+from opentelemetry.sdk._shared_internal._processor_metrics import (
+    create_processor_metrics,
+)
+from opentelemetry.sdk.trace import SpanProcessor
+from opentelemetry.semconv._incubating.attributes.otel_attributes import (
+    OtelComponentTypeValues,
+)
+
+from otel_trading.config.table import SETTINGS
+from otel_trading.export.records import (
+    ACK,
+    HEADER,
+    LOGS,
+    SPANS,
+    LogRecorder,
+    SpanRecorder,
+    dumps,
+)
+from otel_trading.report import report
+
+FRAME_ITEMS = 4096  # items per frame at most: bounds one marshal call and one acknowledgement
+_IDLE_WAIT = 0.2  # seconds the flusher sleeps with nothing announced (a safety net, items wake it)
+_PASS_INTERVAL = 0.01  # at most ~100 flusher passes a second: each wake-up costs the app a GIL hand-over
+_RESTARTS = 5  # helper starts in a row that die within _SHORT_LIFE before giving up
+_SHORT_LIFE = 10.0
+
+
+def _value(counter: itertools.count) -> int:
+    """The next value of an ``itertools.count``, i.e. how many times ``next()`` was called on it."""
+    return int(repr(counter)[6:-1])  # "count(N)"
+
+
+class _Signal:
+    """One signal's queue and counts (spans or log records)."""
+
+    def __init__(self, kind: int, what: str, capacity: int, queue_env: str, metrics: Any) -> None:
+        self.kind = kind
+        self.what = what
+        self.capacity = capacity
+        self.queue_env = queue_env
+        self.metrics = metrics  # the SDK's otel.sdk.processor.*.processed counters, fed off the hot path
+        self.items: deque = deque()
+        self.recorder = SpanRecorder() if kind == SPANS else LogRecorder()
+        self.in_flight = 0  # sent to the helper, not acknowledged yet
+        self.delivered = 0  # acknowledged as exported
+        self.failed = 0  # acknowledged as failed (exporter gave up after its retries)
+        self.full_drops = itertools.count()  # buffer full: next() is one atomic C call, no lock on the hot path
+        self.other_drops = 0  # helper unavailable or not encodable (flusher side, under the lock)
+        self.unconfirmed = 0  # sent or queued, not confirmed exported when shutdown timed out
+        self.late = itertools.count()  # emitted after shutdown (the SDK ignores them too)
+        self.reported = (0, 0)  # (dropped, failed) already reported
+        self.counted = (0, 0)  # (delivered, dropped) already added to the metrics
+        self.dropping = False  # full means drop at once: policy drop, or a block timed out (until half is free)
+        self.attached = False  # a processor feeds it: shutdown waits for its close
+        self.closed = False
+
+    @property
+    def dropped(self) -> int:
+        return _value(self.full_drops) + self.other_drops
+
+    @property
+    def after_shutdown(self) -> int:
+        return _value(self.late)
+
+    def fresh(self) -> _Signal:
+        """The same signal with nothing queued or counted (a forked child's)."""
+        sig = _Signal(self.kind, self.what, self.capacity, self.queue_env, self.metrics)
+        sig.attached = self.attached
+        return sig
+
+
+class Sidecar:
+    """The app's side of the helper process: queues, flusher thread, acknowledgements, counts."""
+
+    def __init__(
+        self,
+        span_capacity: int = 65536,
+        log_capacity: int = 65536,
+        full_policy: str = "block",
+        block_timeout: float = 0.5,
+        shutdown_timeout: float = 5.0,
+        report_interval: float = 10.0,
+        internal_metrics: bool = False,
+        settings: Any = None,
+    ) -> None:
+        self.settings = settings  # passed on to the helper process
+        self.full_policy = full_policy
+        self.block_timeout = block_timeout
+        self.shutdown_timeout = shutdown_timeout
+        self.report_interval = report_interval
+        provider = get_meter_provider()
+        self.signals = {
+            SPANS: _Signal(SPANS, "span", span_capacity, "OTEL_BSP_MAX_QUEUE_SIZE", create_processor_metrics(
+                "traces", OtelComponentTypeValues.BATCHING_SPAN_PROCESSOR, provider, capacity=span_capacity, enabled=internal_metrics)),
+            LOGS: _Signal(LOGS, "log record", log_capacity, "OTEL_BLRP_MAX_QUEUE_SIZE", create_processor_metrics(
+                "logs", OtelComponentTypeValues.BATCHING_LOG_PROCESSOR, provider, capacity=log_capacity, enabled=internal_metrics)),
+        }
+        for kind, sig in self.signals.items():
+            sig.metrics.register_queue_size(lambda kind=kind: self.held(kind))
+            sig.dropping = full_policy == "drop"
+        self._reset(eager=True)
+        if hasattr(os, "register_at_fork"):
+            ref = weakref.ref(self)
+
+            def after_fork_in_child() -> None:
+                sidecar = ref()
+                if sidecar is not None:
+                    sidecar._after_fork()
+
+            os.register_at_fork(after_in_child=after_fork_in_child)
+
+    def _reset(self, eager: bool = False) -> None:
+        """Fresh state and flusher thread; ``eager`` starts the helper now (the app's start-up hides its own)
+        instead of with the first item (forked children: a pool worker that never exports starts none)."""
+        self._eager = eager
+        self._lock = threading.Lock()
+        self._room = threading.Condition(self._lock)  # notified on every acknowledgement
+        self._wake = threading.Event()
+        self._unacked: dict[int, tuple[_Signal, bytes, int]] = {}
+        self._seq = 0
+        self._sock: socket.socket | None = None
+        self._proc: subprocess.Popen | None = None
+        self._started_at = 0.0
+        self._short_lives = 0
+        self.restarts = 0
+        self.unavailable = False  # the helper could not be kept running: items are dropped and counted
+        self._stopping = False
+        self._deadline: float | None = None
+        self._last_report = time.monotonic()
+        self._next_report = self._last_report  # the first drop is reported at once
+        self._flusher = threading.Thread(target=self._run, name="otel-trading-sidecar", daemon=True)
+        self._flusher.start()
+
+    def _after_fork(self) -> None:
+        """A forked child keeps nothing of the parent's: own queues, own helper, own counts."""
+        if self._sock is not None:
+            try:
+                self._sock.close()  # the child's copy only: the parent's helper sees EOF when the parent closes
+            except OSError:
+                pass
+        self.signals = {kind: sig.fresh() for kind, sig in self.signals.items()}
+        for sig in self.signals.values():
+            sig.dropping = self.full_policy == "drop"
+        self._reset()
+
+    # ------------------------------------------------------------------ producer side
+
+    def put(self, sig: _Signal, item: Any) -> None:
+        """Queue ``item`` (the hot path: a length check and an append)."""
+        items = sig.items
+        if len(items) + sig.in_flight >= sig.capacity or sig.closed:
+            if sig.dropping:  # policy drop, or a block already timed out in this overflow
+                next(sig.full_drops)
+                return
+            if not self._room_for(sig):
+                return
+        if not items:
+            self._wake.set()
+        items.append(item)
+
+    def _room_for(self, sig: _Signal) -> bool:
+        """Buffer full: wait (policy ``block``, bounded, once per overflow) or drop and count."""
+        if sig.closed:
+            next(sig.late)
+            return False
+        if self.full_policy == "block" and not self.unavailable and threading.current_thread() is not self._flusher:
+            deadline = time.monotonic() + self.block_timeout
+            with self._room:
+                while len(sig.items) + sig.in_flight >= sig.capacity:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0 or self.unavailable:
+                        sig.dropping = not sig.closed
+                        break
+                    self._wake.set()
+                    self._room.wait(remaining)
+                else:
+                    return True
+        next(sig.full_drops)
+        return False
+
+    def held(self, kind: int) -> int:
+        """Items of ``kind`` the app holds: queued, or sent and not confirmed yet."""
+        sig = self.signals[kind]
+        return len(sig.items) + sig.in_flight
+
+    def flush(self, kind: int, timeout: float) -> bool:
+        """Wait until everything queued for ``kind`` is acknowledged (or ``timeout`` seconds pass)."""
+        sig = self.signals[kind]
+        deadline = time.monotonic() + timeout
+        with self._room:
+            while (sig.items or sig.in_flight) and not self.unavailable:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._wake.set()
+                self._room.wait(min(remaining, 0.05))
+        return True
+
+    def close(self, kind: int) -> None:
+        """Flush ``kind`` and stop taking it; when every signal is closed, stop the helper."""
+        if self._deadline is None:  # a little inside the bound the caller enforces, so the report gets out
+            self._deadline = time.monotonic() + self.shutdown_timeout * 0.9
+        deadline = self._deadline
+        sig = self.signals[kind]
+        if sig.closed:
+            return
+        self.flush(kind, max(deadline - time.monotonic(), 0))
+        with self._lock:  # signals shut down in parallel: exactly one of them stops the helper
+            sig.closed = True
+            sig.dropping = False  # from now on a put is counted as late, not as a drop
+            last = not self._stopping and all(s.closed for s in self.signals.values() if s.attached)
+            self._stopping = self._stopping or last
+        if last:
+            self._stop()
+
+    def _stop(self) -> None:
+        deadline = self._deadline or time.monotonic()
+        self._wake.set()
+        self._flusher.join(max(deadline - time.monotonic(), 0))
+        sock, proc = self._sock, self._proc
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_WR)  # the helper exports what it holds, acknowledges, exits
+            except OSError:
+                pass
+        if proc is not None and self._unacked:  # all confirmed: the exit need not wait for the helper's
+            try:
+                proc.wait(max(deadline - time.monotonic(), 0.01))
+            except subprocess.TimeoutExpired:
+                pass  # it finishes on its own (bounded there too); we stop waiting
+        with self._lock:
+            for sig in self.signals.values():
+                sig.unconfirmed += sig.in_flight + len(sig.items)
+                sig.in_flight = 0
+                sig.items.clear()
+        self._count()
+        self._report(final=True)
+
+    # ------------------------------------------------------------------ counts
+
+    def stats(self) -> dict[str, Any]:
+        """Exact counts per signal: produced = delivered + failed + dropped + unconfirmed + pending."""
+        out: dict[str, Any] = {"helper_pid": self._proc.pid if self._proc else None, "restarts": self.restarts}
+        with self._lock:
+            for sig in self.signals.values():
+                pending = len(sig.items) + sig.in_flight
+                out["spans" if sig.kind == SPANS else "logs"] = {
+                    "produced": sig.delivered + sig.failed + sig.dropped + sig.unconfirmed + pending,
+                    "delivered": sig.delivered,
+                    "failed": sig.failed,
+                    "dropped": sig.dropped,
+                    "unconfirmed": sig.unconfirmed,
+                    "pending": pending,
+                    "after_shutdown": sig.after_shutdown,
+                }
+        return out
+
+    def _count(self) -> None:
+        """Feed the SDK processor metrics (delivered, dropped) in one add each, off the hot path."""
+        for sig in self.signals.values():
+            delivered, dropped = sig.delivered, sig.dropped
+            if (delivered, dropped) != sig.counted:
+                if delivered > sig.counted[0]:
+                    sig.metrics.finish_items(delivered - sig.counted[0])
+                if dropped > sig.counted[1]:
+                    sig.metrics.drop_items(dropped - sig.counted[1])
+                sig.counted = (delivered, dropped)
+
+    def _report(self, final: bool = False) -> None:
+        now = time.monotonic()
+        window = now - self._last_report
+        printed = False
+        for sig in self.signals.values():
+            with self._lock:
+                dropped, failed = sig.dropped - sig.reported[0], sig.failed - sig.reported[1]
+                sig.reported = (sig.dropped, sig.failed)
+            if dropped:
+                reason = "export helper unavailable" if self.unavailable else f"export queue full, {sig.queue_env}={sig.capacity}"
+                report(f"dropped {dropped} {sig.what}s in the last {window:.1f}s ({reason}{', at shutdown' if final else ''}; {sig.dropped} dropped since start)")
+                printed = True
+            if failed:
+                report(f"{failed} {sig.what}s failed to export (the exporter gave up after its retries; {sig.failed} since start)")
+                printed = True
+            if final and sig.unconfirmed:
+                report(f"{sig.unconfirmed} {sig.what}s were not confirmed exported within OTEL_TRADING_SHUTDOWN_TIMEOUT={self.shutdown_timeout:g}s")
+        if printed:
+            self._last_report, self._next_report = now, now + self.report_interval
+
+    # ------------------------------------------------------------------ flusher thread
+
+    def _run(self) -> None:
+        _leave_signals_to_the_main_thread()
+        while True:
+            self._wake.wait(_IDLE_WAIT)
+            self._wake.clear()
+            try:
+                if self._eager or self._unacked or any(sig.items for sig in self.signals.values()):
+                    self._ensure_helper()
+                for sig in self.signals.values():
+                    self._send_queued(sig)
+                self._count()
+                if time.monotonic() >= self._next_report:
+                    self._report()
+            except Exception as exc:  # noqa: BLE001 - the flusher must survive anything
+                report(f"export helper link error: {exc!r}")
+                time.sleep(0.1)
+            if self._stopping and not any(sig.items for sig in self.signals.values()):
+                return
+            if not self._stopping:
+                time.sleep(_PASS_INTERVAL)  # let items gather: one big frame instead of many small ones
+
+    def _send_queued(self, sig: _Signal) -> None:
+        items = sig.items
+        while items:
+            take = min(len(items), FRAME_ITEMS)
+            with self._lock:
+                sig.in_flight += take  # counted before popping: the producer's capacity check never undercounts
+            batch = [items.popleft() for _ in range(take)]
+            records = []
+            record = sig.recorder.record
+            for item in batch:
+                if type(item) is tuple:  # already a record (emit_fields)
+                    records.append(item)
+                    continue
+                try:
+                    records.append(record(item))
+                except Exception:  # noqa: BLE001 - a malformed item is counted, never fatal
+                    pass
+            with self._lock:
+                sig.in_flight -= take - len(records)
+                sig.other_drops += take - len(records)
+            if not records:
+                continue
+            if self.unavailable:
+                with self._lock:
+                    sig.in_flight -= len(records)
+                    sig.other_drops += len(records)
+                continue
+            payload = dumps(records)
+            with self._lock:
+                self._seq += 1
+                seq = self._seq
+                self._unacked[seq] = (sig, payload, len(records))
+            self._send(seq, sig.kind, payload)
+
+    def _send(self, seq: int, kind: int, payload: bytes) -> None:
+        sock = self._sock
+        if sock is None:
+            return  # resent when the helper is back
+        try:
+            sock.sendall(HEADER.pack(kind, seq, len(payload)) + payload)  # one syscall: each one costs a GIL hand-back
+        except OSError:
+            self._helper_gone(sock)
+
+    # ------------------------------------------------------------------ helper process
+
+    def _ensure_helper(self) -> None:
+        if self._sock is not None or self.unavailable:
+            return
+        proc = self._proc
+        if proc is not None:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            lived = time.monotonic() - self._started_at
+            self._short_lives = self._short_lives + 1 if lived < _SHORT_LIFE else 0
+            if self._short_lives >= _RESTARTS:
+                self._give_up(f"the export helper exited {_RESTARTS} times within {_SHORT_LIFE:g}s (last code {proc.returncode})")
+                return
+            self.restarts += 1
+        ours, theirs = socket.socketpair()
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "otel_trading.export.helper", str(theirs.fileno())],
+                pass_fds=(theirs.fileno(),),
+                env=helper_environment(self.settings),
+                stdin=subprocess.DEVNULL,
+            )
+        except OSError as exc:
+            ours.close()
+            self._give_up(f"the export helper could not start ({exc})")
+            return
+        finally:
+            theirs.close()
+        self._started_at = time.monotonic()
+        self._sock = ours
+        threading.Thread(target=self._read_acks, args=(ours,), name="otel-trading-sidecar-acks", daemon=True).start()
+        with self._lock:
+            resend = sorted(self._unacked.items())
+        for seq, (sig, payload, _) in resend:
+            self._send(seq, sig.kind, payload)
+
+    def _give_up(self, why: str) -> None:
+        report(f"{why}; spans and log records are dropped and counted from now on (OTEL_TRADING_EXPORT_PROCESS=false exports in-process)")
+        with self._room:
+            self.unavailable = True
+            for sig in self.signals.values():
+                sig.dropping = not sig.closed
+                sig.other_drops += sig.in_flight
+                sig.in_flight = 0
+            self._unacked.clear()
+            self._room.notify_all()
+
+    def _helper_gone(self, sock: socket.socket) -> None:
+        with self._lock:
+            if self._sock is sock:
+                self._sock = None
+        try:
+            sock.close()
+        except OSError:
+            pass
+        self._wake.set()
+
+    def _read_acks(self, sock: socket.socket) -> None:
+        _leave_signals_to_the_main_thread()
+        buf = bytearray(ACK.size)
+        view = memoryview(buf)
+        while True:
+            got = 0
+            try:
+                while got < ACK.size:
+                    n = sock.recv_into(view[got:])
+                    if n == 0:
+                        raise EOFError
+                    got += n
+            except (OSError, EOFError):
+                self._helper_gone(sock)
+                with self._room:
+                    self._room.notify_all()
+                return
+            seq, exported, failed = ACK.unpack(buf)
+            with self._room:
+                entry = self._unacked.pop(seq, None)
+                if entry is not None:
+                    sig, _, count = entry
+                    sig.in_flight -= count
+                    sig.delivered += exported
+                    sig.failed += count - exported  # what the helper did not export, whatever the reason
+                    if sig.dropping and self.full_policy == "block" and len(sig.items) + sig.in_flight < sig.capacity // 2:
+                        sig.dropping = False
+                self._room.notify_all()
+
+
+def _leave_signals_to_the_main_thread() -> None:
+    """Block SIGTERM / SIGINT in our threads: a signal the kernel hands to a thread blocked in ``recv``
+    is seen by Python only when the main thread next runs bytecode, which an app in ``time.sleep``
+    may not do for a long time; blocked here, the kernel delivers it to the main thread."""
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+
+
+def helper_environment(settings: Any = None) -> dict[str, str]:
+    """The app's environment for the helper, minus ``opentelemetry-instrument``'s start-up hook
+    (the helper must not instrument itself), with otel_trading importable as in the app and the
+    ``configure()`` keywords as variables (the helper reads the same settings the app runs with)."""
+    env = dict(os.environ)
+    if settings is not None:
+        for setting in SETTINGS:
+            if settings.sources.get(setting.name) == "argument":
+                env[setting.env] = setting.parser.format(getattr(settings, setting.name))
+    hook_file = getattr(sys.modules.get("opentelemetry.instrumentation.auto_instrumentation"), "__file__", None)
+    hook_dir = os.path.dirname(os.path.abspath(hook_file)) if hook_file else None
+    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and os.path.abspath(p) != hook_dir]
+    env["PYTHONPATH"] = os.pathsep.join([package_root, *paths])
+    return env
+
+
+class SidecarSpanProcessor(SpanProcessor):
+    """Queues sampled ended spans for the export helper (add it after the redacting processor)."""
+
+    def __init__(self, sidecar: Sidecar) -> None:
+        self.sidecar = sidecar
+        self._put = sidecar.put
+        sidecar.signals[SPANS].attached = True
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        return None
+
+    def on_end(self, span: Any) -> None:
+        if span.context.trace_flags.sampled:
+            self._put(self.sidecar.signals[SPANS], span)
+
+    def shutdown(self) -> None:
+        self.sidecar.close(SPANS)
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.sidecar.flush(SPANS, timeout_millis / 1000)
+
+
+class SidecarLogRecordProcessor(LogRecordProcessor):
+    """Queues emitted log records for the export helper."""
+
+    def __init__(self, sidecar: Sidecar) -> None:
+        self.sidecar = sidecar
+        self._put = sidecar.put
+        sidecar.signals[LOGS].attached = True
+
+    def on_emit(self, log_record: Any) -> None:
+        self._put(self.sidecar.signals[LOGS], log_record)
+
+    def emit_fields(self, logger: Any, timestamp: int, trace_id: int, span_id: int, flags: int, severity_text: str, severity: Any, body: Any, attributes: dict) -> None:
+        """otel-trading's own log emitters queue the record's fields directly (``logs.otlp``, when this is
+        the provider's only processor): no SDK record is built, and the flusher has nothing to convert."""
+        sig = self.sidecar.signals[LOGS]
+        origin = cast(LogRecorder, sig.recorder).origin(logger)
+        self._put(sig, (timestamp, timestamp, trace_id, span_id, int(flags), severity_text, severity.value, body, attributes or None, 0, None, *origin))
+
+    def enabled(self, *args: Any, **kwargs: Any) -> bool:
+        return True
+
+    def shutdown(self) -> None:
+        self.sidecar.close(LOGS)
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.sidecar.flush(LOGS, timeout_millis / 1000)
+
+
+_current: Sidecar | None = None
+
+
+def current() -> Sidecar | None:
+    """This process's sidecar, when ``OTEL_TRADING_EXPORT_PROCESS`` is on (for counts: ``current().stats()``)."""
+    return _current
+
+
+def start(settings: Any) -> Sidecar:
+    global _current
+    _current = Sidecar(
+        span_capacity=settings.bsp_max_queue_size,
+        log_capacity=settings.blrp_max_queue_size,
+        internal_metrics=settings.sdk_internal_metrics,
+        full_policy=settings.export_full_policy,
+        block_timeout=settings.export_block_timeout,
+        shutdown_timeout=settings.shutdown_timeout,
+        report_interval=settings.drop_report_interval,
+        settings=settings,
+    )
+    return _current

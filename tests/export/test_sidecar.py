@@ -1,0 +1,337 @@
+"""The export helper process: what the app makes reaches the collector, exactly, even when the helper dies.
+
+Real programs under ``opentelemetry-instrument`` with OTEL_TRADING_EXPORT_PROCESS=true against the loopback receiver; the app prints
+the sidecar's counts so delivered is compared with produced per signal.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+from opentelemetry._logs import SeverityNumber
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
+from support import BIN, run_python
+from support import otlp_env as _otlp_env
+
+from otel_trading.export.records import Decoder, LogRecorder, SpanRecorder, dumps
+from otel_trading.export.wire import LogEncoder, SpanEncoder
+
+try:
+    from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
+except ImportError:  # pragma: no cover
+    from opentelemetry.sdk._logs.export import InMemoryLogExporter as InMemoryLogRecordExporter
+
+def otlp_env(*args, **extra):
+    """The loopback receiver's environment with the export helper process on."""
+    return _otlp_env(*args, **{"OTEL_TRADING_EXPORT_PROCESS": "true", **extra})
+
+
+STATS = """
+import json, sys
+from otel_trading.export import sidecar
+def print_stats():
+    import otel_trading
+    otel_trading.current().shutdown()
+    print("STATS " + json.dumps(sidecar.current().stats()), file=sys.stderr, flush=True)
+"""
+
+
+def _stats(stderr: str) -> dict:
+    lines = [line for line in stderr.splitlines() if line.startswith("STATS ")]
+    assert lines, stderr[-3000:]
+    return json.loads(lines[-1][6:])
+
+
+# ---------------------------------------------------------------- record format
+
+
+def test_spans_cross_the_process_boundary_unchanged():
+    """Decoded spans encode to the very bytes the originals do: nothing is lost or altered on the way."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": "bot", "trading.desk": "fx"}))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("bot", "1.2", schema_url="https://opentelemetry.io/schemas/1.21.0")
+    remote = SpanContext(0xABC, 0xDEF, is_remote=True, trace_flags=TraceFlags(1), trace_state=TraceState([("k", "v")]))
+    from opentelemetry.trace import NonRecordingSpan, set_span_in_context
+
+    with tracer.start_as_current_span("root", context=set_span_in_context(NonRecordingSpan(remote)), kind=SpanKind.SERVER):
+        for i in range(50):
+            with tracer.start_as_current_span(
+                "order.submit",
+                kind=SpanKind.CLIENT,
+                attributes={"i": i, "px": 1.5, "ok": True, "tags": ("a", "b"), "big": 2**62, "n": None if i else "x"} if i else {},
+                links=[Link(remote, {"why": "fill"})] if i % 7 == 0 else (),
+            ) as span:
+                if i % 3 == 0:
+                    span.add_event("ack", {"venue": "XNAS"})
+                if i % 5 == 0:
+                    span.set_status(Status(StatusCode.ERROR, "rejected"))
+    spans = exporter.get_finished_spans()
+    recorder = SpanRecorder()
+    decoded = Decoder().spans(dumps([recorder.record(s) for s in spans]))
+    assert SpanEncoder().encode(decoded) == SpanEncoder().encode(spans)
+    assert [s.name for s in decoded] == [s.name for s in spans]
+
+
+def test_log_records_cross_the_process_boundary_unchanged():
+    exporter = InMemoryLogRecordExporter()
+    provider = LoggerProvider(resource=Resource.create({"service.name": "bot"}))
+    provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+    logger = provider.get_logger("bot.logs", "1.0")
+    from opentelemetry._logs import LogRecord
+
+    for i in range(30):
+        logger.emit(LogRecord(
+            timestamp=1_700_000_000_000_000_000 + i,
+            severity_number=SeverityNumber.WARN if i % 2 else SeverityNumber.INFO,
+            severity_text="WARN" if i % 2 else "INFO",
+            body={"event": "fill", "qty": i, "legs": [1, 2.5, "x"]} if i % 3 == 0 else f"line {i}",
+            attributes={"symbol": "EURUSD", "i": i, "ok": bool(i % 2)},
+            event_name="trade.fill" if i == 4 else None,
+        ))
+    records = exporter.get_finished_logs()
+    recorder = LogRecorder()
+    decoded = Decoder().logs(dumps([recorder.record(r) for r in records]))
+    assert LogEncoder().encode(decoded) == LogEncoder().encode(records)
+
+
+def test_a_value_marshal_cannot_write_is_sent_as_text_not_lost():
+    class Odd:
+        def __repr__(self) -> str:
+            return "<odd>"
+
+    recorder = LogRecorder()
+    exporter = InMemoryLogRecordExporter()
+    provider = LoggerProvider()
+    provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+    from opentelemetry._logs import LogRecord
+
+    provider.get_logger("x").emit(LogRecord(timestamp=1, body=Odd(), attributes={"k": "v"}))
+    provider.get_logger("x").emit(LogRecord(timestamp=2, body="plain"))
+    decoded = Decoder().logs(dumps([recorder.record(r) for r in exporter.get_finished_logs()]))
+    assert [d.log_record.body for d in decoded] == ["<odd>", "plain"]
+
+
+# ---------------------------------------------------------------- through the helper process
+
+APP = STATS + """
+import os, structlog
+from opentelemetry import trace
+tracer = trace.get_tracer("bot")
+log = structlog.get_logger("bot")
+n = int(sys.argv[1])
+for i in range(n):
+    with tracer.start_as_current_span("tick", attributes={"i": i, "api_key": "sk-live-123456789"}):
+        log.info("tick", i=i, password="hunter2")
+from opentelemetry._logs import LogRecord, get_logger
+get_logger("api").emit(LogRecord(body="through the Logs API", attributes={"token": "abc"}))  # the SDK record path
+print_stats()
+"""
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+def test_every_span_and_log_line_is_delivered_through_the_helper_redacted(otlp, protocol):
+    result = run_python(APP, otlp_env(otlp, protocol), args=["2000"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    stats = _stats(result.stderr)
+    assert isinstance(stats["helper_pid"], int)
+    assert stats["spans"]["produced"] == stats["spans"]["delivered"] == 2000, stats
+    assert stats["logs"]["produced"] == stats["logs"]["delivered"] == 2001, stats
+    spans = [s for s in otlp.spans() if s.name == "tick"]
+    logs = [r for r in otlp.logs() if r.body == "tick"]
+    assert sorted(s.attributes["i"] for s in spans) == list(range(2000))
+    assert sorted(r.attributes["i"] for r in logs) == list(range(2000))
+    assert "sk-live-123456789" not in str([s.attributes for s in spans])  # redacted before leaving the app
+    assert "hunter2" not in str([r.attributes for r in logs])
+    assert {s.resource["service.name"] for s in spans} == {"test-bot"}
+    assert [r.body for r in otlp.logs() if r.scope == "api"] == ["through the Logs API"]
+
+
+def test_the_in_process_path_stays_available(otlp):
+    app = APP.replace("\nprint_stats()", "\nassert sidecar.current() is None")
+    result = run_python(app, otlp_env(otlp, OTEL_TRADING_EXPORT_PROCESS="false"), args=["300"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert len([s for s in otlp.spans() if s.name == "tick"]) == 300
+    assert len([r for r in otlp.logs() if r.body == "tick"]) == 300
+
+
+KILL = STATS + """
+import os, signal
+from opentelemetry import trace
+tracer = trace.get_tracer("bot")
+for i in range(6000):
+    with tracer.start_as_current_span("tick", attributes={"i": i}):
+        pass
+    if i == 3000:
+        os.kill(sidecar.current().stats()["helper_pid"], signal.SIGKILL)
+print_stats()
+"""
+
+
+@pytest.mark.slow
+def test_a_helper_killed_mid_run_is_restarted_and_nothing_is_lost(otlp):
+    result = run_python(KILL, otlp_env(otlp))
+    assert result.returncode == 0, result.stderr[-3000:]
+    stats = _stats(result.stderr)
+    assert stats["restarts"] == 1, stats
+    assert stats["spans"]["produced"] == stats["spans"]["delivered"] == 6000, stats
+    received = [s.attributes["i"] for s in otlp.spans() if s.name == "tick"]
+    assert set(received) == set(range(6000))  # re-sent: a batch in flight at the kill may arrive twice
+    assert len(received) - 6000 <= 4096
+
+
+@pytest.mark.slow
+def test_full_buffer_drops_are_counted_exactly_and_warned(otlp):
+    otlp.delay = 0.5  # a collector much slower than the app
+    env = otlp_env(
+        otlp,
+        OTEL_BSP_MAX_QUEUE_SIZE="100",
+        OTEL_BSP_MAX_EXPORT_BATCH_SIZE="50",
+        OTEL_TRADING_EXPORT_FULL_POLICY="drop",
+        OTEL_TRADING_SHUTDOWN_TIMEOUT="1",
+        OTEL_LOGS_EXPORTER="none",
+        OTEL_TRADING_SPOOL="false",  # "delivered" then means received, not "received or kept on disk"
+    )
+    result = run_python(KILL.replace("    if i == 3000:\n        os.kill(sidecar.current().stats()[\"helper_pid\"], signal.SIGKILL)\n", ""), env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    everything = _stats(result.stderr)
+    stats = everything["spans"]
+    assert stats["dropped"] > 0
+    assert stats["produced"] == 6000
+    assert stats["delivered"] + stats["dropped"] + stats["failed"] + stats["unconfirmed"] == 6000, stats
+    assert "dropped" in result.stderr and "OTEL_BSP_MAX_QUEUE_SIZE=100" in result.stderr
+    _wait_exit(everything["helper_pid"])  # it drains what it holds after the app has gone, bounded
+    received = len({s.attributes["i"] for s in otlp.spans()})
+    assert stats["delivered"] <= received <= stats["delivered"] + stats["unconfirmed"], (received, everything)  # sent, not confirmed before the exit bound
+
+
+def _wait_exit(pid: int, timeout: float = 15.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while os.path.exists(f"/proc/{pid}") and not _zombie(pid):
+        assert time.monotonic() < deadline, f"helper {pid} still running"
+        time.sleep(0.05)
+
+
+SIGTERM_APP = """
+import sys, time
+from opentelemetry import trace
+tracer = trace.get_tracer("bot")
+i = 0
+while True:
+    with tracer.start_as_current_span("tick", attributes={"i": i}):
+        pass
+    i += 1
+    if i == 2000:
+        print("busy", flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_sigterm_mid_burst_delivers_every_span_the_app_ended(otlp):
+    process = subprocess.Popen(
+        [str(BIN / "opentelemetry-instrument"), sys.executable, "-c", SIGTERM_APP],
+        env=otlp_env(otlp), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    assert process.stdout.readline().strip() == "busy"
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=30)
+    stderr = process.stderr.read()
+    assert process.returncode == -signal.SIGTERM, stderr[-3000:]
+    assert "Traceback" not in stderr and "not confirmed" not in stderr, stderr[-3000:]
+    received = sorted({s.attributes["i"] for s in otlp.spans() if s.name == "tick"})
+    assert len(received) >= 2000
+    assert received == list(range(len(received)))  # every span ended before the signal, none missing
+
+
+FORK = STATS + """
+import multiprocessing, os
+from opentelemetry import trace
+tracer = trace.get_tracer("bot")
+for i in range(100):
+    with tracer.start_as_current_span("parent-before-fork", attributes={"i": i}):
+        pass
+
+def child(n):
+    for i in range(n):
+        with tracer.start_as_current_span("child", attributes={"i": i, "pid": os.getpid()}):
+            pass
+    from otel_trading.export import sidecar
+    return sidecar.current().stats()
+
+with multiprocessing.get_context("fork").Pool(2) as pool:
+    children = pool.map(child, [500, 500])
+for i in range(100):
+    with tracer.start_as_current_span("parent-after-fork", attributes={"i": i}):
+        pass
+print("CHILDREN " + json.dumps(children), file=sys.stderr)
+print_stats()
+"""
+
+
+@pytest.mark.slow
+def test_forked_children_export_through_their_own_helper_nothing_duplicated(otlp):
+    result = run_python(FORK, otlp_env(otlp), timeout=90)
+    assert result.returncode == 0, result.stderr[-3000:]
+    parent = _stats(result.stderr)
+    assert parent["spans"]["delivered"] == 200, parent
+    children = json.loads([line for line in result.stderr.splitlines() if line.startswith("CHILDREN ")][0][9:])
+    helpers = {c["helper_pid"] for c in children} | {parent["helper_pid"]}
+    assert len(helpers) == 3 and None not in helpers  # one helper per process
+    names = [s.name for s in otlp.wait_for(lambda r: r.spans() if len([s for s in r.spans() if s.name == "child"]) >= 1000 else None)]
+    assert names.count("parent-before-fork") == 100  # queued before the fork, sent once, by the parent
+    assert names.count("parent-after-fork") == 100
+    assert names.count("child") == 1000
+
+
+def test_the_helper_does_not_instrument_itself_and_exits_with_the_app(otlp):
+    app = STATS + """
+from opentelemetry import trace
+with trace.get_tracer("bot").start_as_current_span("one"):
+    pass
+print_stats()
+"""
+    result = run_python(app, otlp_env(otlp))
+    assert result.returncode == 0, result.stderr[-3000:]
+    helper = _stats(result.stderr)["helper_pid"]
+    assert [s.name for s in otlp.spans()] == ["one"]  # the helper's own start-up made no spans
+    _wait_exit(helper)  # the app's end of the socket closed: the helper ends on its own
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+
+def test_configure_keywords_reach_the_helpers_exporters(tmp_path):
+    """A ``configure()`` keyword the helper cannot read from the environment (the local-files folder) is passed on."""
+    from support import clean_env
+
+    app = f"""
+import otel_trading
+from opentelemetry import trace
+telemetry = otel_trading.configure(traces_exporter="local", logs_exporter="none", metrics_exporter="none", local_dir={str(tmp_path / "here")!r})
+with trace.get_tracer("bot").start_as_current_span("kept-locally"):
+    pass
+telemetry.shutdown()
+"""
+    result = run_python(app, clean_env(OTEL_TRADING_EXPORT_PROCESS="true"), instrumented=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    written = "".join(p.read_text() for p in (tmp_path / "here").rglob("*") if p.is_file())
+    assert "kept-locally" in written
