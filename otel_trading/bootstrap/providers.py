@@ -78,13 +78,17 @@ def build(settings: Settings, auto_instrumentation_version: str | None) -> Telem
     if redactor.enabled:  # before the exporting processors: they only ever see redacted copies
         telemetry.tracer_provider.add_span_processor(redaction.RedactingSpanProcessor(redactor))
     sidecar = _sidecar(settings)
-    reporting = {"report_interval": settings.drop_report_interval, "shutdown_timeout_millis": settings.shutdown_timeout * 1000}
     if sidecar is not None and _exported("traces"):
         telemetry.tracer_provider.add_span_processor(sidecar_module.SidecarSpanProcessor(sidecar))
     for exporter in [] if sidecar is not None else _exporters("traces", settings):
-        processor = export.ReportingBatchSpanProcessor(exporter, **_queue(settings.bsp_max_queue_size, settings.bsp_max_export_batch_size), **reporting)
-        telemetry.tracer_provider.add_span_processor(processor)
-        telemetry.processors.setdefault("traces", []).append(processor)
+        span_processor = export.ReportingBatchSpanProcessor(
+            exporter,
+            **_queue(settings.bsp_max_queue_size, settings.bsp_max_export_batch_size),
+            report_interval=settings.drop_report_interval,
+            shutdown_timeout_millis=settings.shutdown_timeout * 1000,
+        )
+        telemetry.tracer_provider.add_span_processor(span_processor)
+        telemetry.processors.setdefault("traces", []).append(span_processor)
     set_tracer_provider(telemetry.tracer_provider)
 
     telemetry.logger_provider = LoggerProvider(resource=res, shutdown_on_exit=False)
@@ -93,9 +97,14 @@ def build(settings: Settings, auto_instrumentation_version: str | None) -> Telem
     if sidecar is not None and _exported("logs"):
         telemetry.logger_provider.add_log_record_processor(sidecar_module.SidecarLogRecordProcessor(sidecar))
     for exporter in [] if sidecar is not None else _exporters("logs", settings):
-        processor = export.ReportingBatchLogRecordProcessor(exporter, **_queue(settings.blrp_max_queue_size, settings.blrp_max_export_batch_size), **reporting)
-        telemetry.logger_provider.add_log_record_processor(processor)
-        telemetry.processors.setdefault("logs", []).append(processor)
+        log_processor = export.ReportingBatchLogRecordProcessor(
+            exporter,
+            **_queue(settings.blrp_max_queue_size, settings.blrp_max_export_batch_size),
+            report_interval=settings.drop_report_interval,
+            shutdown_timeout_millis=settings.shutdown_timeout * 1000,
+        )
+        telemetry.logger_provider.add_log_record_processor(log_processor)
+        telemetry.processors.setdefault("logs", []).append(log_processor)
     set_logger_provider(telemetry.logger_provider)
 
     logs.install(settings, telemetry.logger_provider)
@@ -117,7 +126,7 @@ def _exported(signal: Literal["traces", "logs"]) -> bool:
     return any(name != "none" for name in _get_exporter_names(signal))
 
 
-def _exporters(signal: str, settings: Settings) -> list:
+def _exporters(signal: Literal["traces", "metrics", "logs"], settings: Settings) -> list:
     """Instantiate the exporters OTEL_<SIGNAL>_EXPORTER names; one that fails is reported and left out.
 
     ``otlp`` becomes ``local`` under the embedded default (no collector configured nor running);

@@ -83,7 +83,7 @@ class FastOTLPHTTPSpanExporter(OTLPSpanExporter):
 class FastOTLPHTTPLogExporter(OTLPLogExporter):
     """Drop-in OTLP/HTTP ``OTLPLogExporter`` with the direct encoder."""
 
-    def export(self, batch: Sequence) -> LogRecordExportResult:  # type: ignore[override]
+    def export(self, batch: Sequence) -> LogRecordExportResult:
         encoder = getattr(self, "_encoder", None)
         if encoder is None:
             encoder = self._encoder = LogEncoder()

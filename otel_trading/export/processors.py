@@ -31,6 +31,7 @@ import os
 import threading
 import time
 import weakref
+from typing import Any
 
 from opentelemetry.context import Context
 from opentelemetry.sdk._logs import ReadableLogRecord
@@ -64,7 +65,13 @@ class DropCounter:
         self._next = 0.0  # the first drop is reported at once
         if hasattr(os, "register_at_fork"):
             ref = weakref.ref(self)
-            os.register_at_fork(after_in_child=lambda: (lambda c: c and c._after_fork())(ref()))
+
+            def after_fork_in_child() -> None:
+                counter = ref()
+                if counter is not None:
+                    counter._after_fork()
+
+            os.register_at_fork(after_in_child=after_fork_in_child)
 
     def _after_fork(self) -> None:
         """A forked child starts its own count (the parent's queue is not the child's) with a fresh lock."""
@@ -124,7 +131,7 @@ class DropCounter:
 class _Bounded:
     """Shared install / shutdown logic for both processors."""
 
-    _batch_processor: object
+    _batch_processor: Any  # the SDK's internal BatchProcessor
 
     def _install(self, what: str, queue_env: str, report_interval: float, shutdown_timeout_millis: float):
         bp = self._batch_processor
@@ -171,7 +178,7 @@ class ReportingBatchSpanProcessor(_Bounded, BatchSpanProcessor):
         )
         self._install("span", "OTEL_BSP_MAX_QUEUE_SIZE", report_interval, shutdown_timeout_millis)
 
-    def shutdown(self, timeout_millis: float | None = None) -> None:  # type: ignore[override]
+    def shutdown(self, timeout_millis: float | None = None) -> None:
         self._bounded_shutdown(timeout_millis)
 
 
@@ -249,7 +256,7 @@ class ReportingBatchLogRecordProcessor(_Bounded, BatchLogRecordProcessor):
         )
         return self._emit(readable)
 
-    def shutdown(self, timeout_millis: float | None = None) -> None:  # type: ignore[override]
+    def shutdown(self, timeout_millis: float | None = None) -> None:
         self._bounded_shutdown(timeout_millis)
 
 
