@@ -16,17 +16,16 @@ from typing import Any, Literal
 from opentelemetry._logs import set_logger_provider
 from opentelemetry.metrics import set_meter_provider
 from opentelemetry.sdk._configuration import (
-    _get_exporter_names,
     _get_id_generator,
-    _get_sampler,
     _import_config_components,
     _import_id_generator,
-    _import_sampler,
+    _import_sampler_factory,
 )
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.sampling import Sampler
 from opentelemetry.trace import set_tracer_provider
 
 from otel_trading import export, health, logs, redaction
@@ -69,7 +68,7 @@ def build(settings: Settings, auto_instrumentation_version: str | None) -> Telem
     losses.observe(telemetry.meter_provider)
 
     telemetry.tracer_provider = TracerProvider(
-        sampler=_import_sampler(_get_sampler()),
+        sampler=sampler(settings),
         resource=res,
         id_generator=_import_id_generator(_get_id_generator()),
         shutdown_on_exit=False,
@@ -78,7 +77,7 @@ def build(settings: Settings, auto_instrumentation_version: str | None) -> Telem
     if redactor.enabled:  # before the exporting processors: they only ever see redacted copies
         telemetry.tracer_provider.add_span_processor(redaction.RedactingSpanProcessor(redactor))
     sidecar = _sidecar(settings)
-    if sidecar is not None and _exported("traces"):
+    if sidecar is not None and _exported("traces", settings):
         telemetry.tracer_provider.add_span_processor(sidecar_module.SidecarSpanProcessor(sidecar))
     for exporter in [] if sidecar is not None else _exporters("traces", settings):
         span_processor = export.ReportingBatchSpanProcessor(
@@ -94,7 +93,7 @@ def build(settings: Settings, auto_instrumentation_version: str | None) -> Telem
     telemetry.logger_provider = LoggerProvider(resource=res, shutdown_on_exit=False)
     if redactor.enabled:  # records made through the OTel Logs API by others (e.g. the exceptions instrumentation)
         telemetry.logger_provider.add_log_record_processor(redaction.RedactingLogRecordProcessor(redactor))
-    if sidecar is not None and _exported("logs"):
+    if sidecar is not None and _exported("logs", settings):
         telemetry.logger_provider.add_log_record_processor(sidecar_module.SidecarLogRecordProcessor(sidecar))
     for exporter in [] if sidecar is not None else _exporters("logs", settings):
         log_processor = export.ReportingBatchLogRecordProcessor(
@@ -115,15 +114,43 @@ def build(settings: Settings, auto_instrumentation_version: str | None) -> Telem
     return telemetry
 
 
+def exporter_names(signal: Literal["traces", "metrics", "logs"], settings: Settings) -> list[str]:
+    """OTEL_<SIGNAL>_EXPORTER from the settings; ``otlp`` resolved by the signal's OTLP protocol, as the SDK does."""
+    protocol = getattr(settings, f"otlp_{signal}_protocol") or settings.otlp_protocol or "grpc"
+    otlp = "otlp_proto_http" if protocol == "http/protobuf" else "otlp_proto_grpc"
+    names = [otlp if name == "otlp" else name for name in getattr(settings, f"{signal}_exporter") if name != "none"]
+    return list(dict.fromkeys(names))
+
+
+def sampler(settings: Settings) -> Sampler | None:
+    """OTEL_TRACES_SAMPLER / _ARG from the settings (None: the SDK's default, parent-based always-on)."""
+    name = settings.traces_sampler
+    if not name:
+        return None
+    arg: str | float | None = settings.traces_sampler_arg
+    if name in ("traceidratio", "parentbased_traceidratio"):
+        try:
+            arg = float(arg) if arg is not None else 1.0
+        except ValueError:
+            report(f"OTEL_TRACES_SAMPLER_ARG={arg!r:.80} is not a ratio for {name}: accepted a number from 0 to 1; using 1.0")
+            arg = 1.0
+    try:
+        made = _import_sampler_factory(name)(arg)
+    except Exception as exc:  # a sampler that cannot be built: the default, never a crash
+        report(f"sampler {name!r} could not be built ({exc!r:.80}); using the SDK's default (parentbased_always_on)")
+        return None
+    return made if isinstance(made, Sampler) else None
+
+
 def _sidecar(settings: Settings) -> sidecar_module.Sidecar | None:
     """The export helper link when OTEL_TRADING_EXPORT_PROCESS is on and spans or logs are exported."""
-    if not settings.export_process or not (_exported("traces") or _exported("logs")):
+    if not settings.export_process or not (_exported("traces", settings) or _exported("logs", settings)):
         return None
     return sidecar_module.start(settings)
 
 
-def _exported(signal: Literal["traces", "logs"]) -> bool:
-    return any(name != "none" for name in _get_exporter_names(signal))
+def _exported(signal: Literal["traces", "logs"], settings: Settings) -> bool:
+    return bool(exporter_names(signal, settings))
 
 
 def _exporters(signal: Literal["traces", "metrics", "logs"], settings: Settings) -> list:
@@ -133,7 +160,7 @@ def _exporters(signal: Literal["traces", "metrics", "logs"], settings: Settings)
     OTLP span and log exporters get the disk spool (OTEL_TRADING_SPOOL). Both the in-process set-up
     and an out-of-process export helper build their exporters here.
     """
-    names = _get_exporter_names(signal)  # `otlp` comes back as `otlp_proto_grpc` / `otlp_proto_http`
+    names = exporter_names(signal, settings)
     if any(name.startswith("otlp") for name in names) and embedded.use_local(settings):
         names = list(dict.fromkeys("local" if name.startswith("otlp") else name for name in names))
     exporters = []

@@ -54,11 +54,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _sampler_description(effective) -> str:
-    """What the SDK will build from OTEL_TRACES_SAMPLER / _ARG, with its effective rules."""
-    from opentelemetry.sdk._configuration import _import_sampler
+    """What the providers build from OTEL_TRADING_SAMPLER / _ARG, with its effective rules."""
+    from otel_trading.bootstrap.providers import sampler
 
-    sampler = _import_sampler(effective.traces_sampler or "parentbased_always_on")
-    return sampler.get_description() if sampler is not None else "(could not be built; see above)"
+    built = sampler(effective)
+    return built.get_description() if built is not None else "ParentBased{root:AlwaysOnSampler} (the SDK's default)"
 
 
 def _endpoint(effective, signal: str) -> str:
