@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import random
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -39,7 +40,7 @@ class FakeExchange:
         self.requests: list[tuple[str, str, dict[str, str], dict[str, str]]] = []
         self._orders: dict[int, dict[str, Any]] = {}
         self._trades: list[dict[str, Any]] = []
-        self._ids = itertools.count(1001)
+        self._ids = itertools.count(random.randrange(10**6, 10**9))  # distinct ids across fakes, like distinct venues
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
