@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import sys
 from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
@@ -83,9 +84,9 @@ class CcxtInstrumentor(BaseInstrumentor):
 
     def _uninstrument(self, **kwargs: Any) -> None:
         CcxtInstrumentor._active = False
-        import ccxt.base.exchange
-
-        unwrap(ccxt.base.exchange.BaseExchange, "__init__")
+        module = sys.modules.get("ccxt.base.exchange")
+        if module is not None:
+            unwrap(module.BaseExchange, "__init__")
         for cls, name in self._wrapped:
             unwrap(cls, name)
         self._wrapped.clear()

@@ -1,0 +1,123 @@
+"""The ccxt and alpaca instrumentors in-process: activation, every exchange class, dropped market data,
+telemetry failures that must not touch the trading call, uninstrument."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import ccxt
+import ccxt.async_support as ccxt_async
+import pytest
+from opentelemetry.instrumentation.requests import RequestsInstrumentor
+from test_trading_fixtures import exported, metric_reader, spans, use_tracer_provider  # noqa: F401
+
+from otel_trading.demo.fake_exchange import FakeExchange
+from otel_trading.instrumentation import calls
+from otel_trading.instrumentation.alpaca import AlpacaInstrumentor
+from otel_trading.instrumentation.ccxt import CcxtInstrumentor
+from otel_trading.sampler import parentbased_trading_sampler
+
+
+@pytest.fixture(scope="module")
+def instrumented():
+    CcxtInstrumentor().instrument()
+    yield
+    CcxtInstrumentor().uninstrument()
+
+
+@pytest.fixture(scope="module")
+def venue():
+    with FakeExchange(slow_seconds=0.5) as fake:
+        yield fake
+
+
+@pytest.fixture
+def exchange(instrumented, venue):
+    calls.FILLS.clear()
+    exchange = venue.route(ccxt.binance(venue.ccxt_config()))
+    exchange.load_markets()
+    return exchange
+
+
+def test_every_exchange_class_is_traced_sync_and_async(spans, instrumented, venue):
+    # kraken and okx answer differently from the Binance-shaped fake: their create_order fails, traced as such
+    kraken = venue.route(ccxt.kraken({"apiKey": "k", "secret": "c2VjcmV0", "enableRateLimit": False}))
+    with pytest.raises(ccxt.BaseError) as raised:
+        kraken.create_order("BTC/USD", "limit", "buy", 1, 100)
+
+    async def okx_order():
+        okx = venue.route(ccxt_async.okx({"apiKey": "k", "secret": "s", "password": "p", "enableRateLimit": False}))
+        try:
+            await okx.create_order("BTC/USDT", "market", "buy", 1)
+        finally:
+            await okx.close()
+
+    with pytest.raises(ccxt.BaseError) as raised_async:
+        asyncio.run(okx_order())
+    by_venue = {s.attributes["trading.venue"]: s for s in spans.finished() if s.name == "ccxt create_order"}
+    assert set(by_venue) == {"kraken", "okx"}
+    assert by_venue["kraken"].attributes["error.type"] == f"{type(raised.value).__module__}.{type(raised.value).__qualname__}"
+    assert by_venue["okx"].attributes["error.type"] == f"{type(raised_async.value).__module__}.{type(raised_async.value).__qualname__}"
+    assert all(s.status.status_code.name == "ERROR" for s in by_venue.values())
+
+
+def test_dropped_market_data_calls_leave_no_span_and_still_count(use_tracer_provider, metric_reader, exchange):  # noqa: F811
+    spans = use_tracer_provider(parentbased_trading_sampler("market_data=0"))
+    RequestsInstrumentor().instrument(tracer_provider=spans.provider)
+    try:
+        for _ in range(3):
+            assert exchange.fetch_ticker("BTC/USDT")["last"] == 50_000.0
+        order = exchange.create_order("BTC/USDT", "market", "buy", 0.01)
+    finally:
+        RequestsInstrumentor().uninstrument()
+    # no market data span and no HTTP span under it; the order and its HTTP call are kept
+    assert sorted({s.name for s in spans.finished()}) == ["POST", "ccxt create_order", "fill"]
+    assert order["status"] == "closed"
+    ticks = exported(metric_reader)["trading.market_data.ticks"].data.data_points
+    assert [(dict(p.attributes), p.value) for p in ticks] == [({"trading.feed": "binance"}, 3)]
+
+
+def test_a_telemetry_failure_never_touches_the_trading_call(spans, exchange, monkeypatch, capsys):
+    def broken(venue, state):
+        raise RuntimeError("odd answer")
+
+    monkeypatch.setattr(calls.FILLS, "new_fills", broken)
+    order = exchange.create_order("BTC/USDT", "limit", "buy", 0.01, 49_000)
+    assert order["status"] == "open"  # the library's answer, unchanged
+    assert "could not record telemetry" in capsys.readouterr().err
+    assert spans.named("ccxt create_order").status.status_code.name == "UNSET"
+
+
+def test_errors_are_reraised_unchanged(spans, exchange):
+    with pytest.raises(ccxt.InsufficientFunds) as raised:
+        exchange.create_order("BTC/USDT", "limit", "buy", 999, 49_000)
+    assert "insufficient balance" in str(raised.value)
+    span = spans.named("ccxt create_order")
+    assert span.attributes["trading.reject.reason"] == "insufficient_funds"
+    assert span.events[0].attributes["exception.type"] == "ccxt.base.errors.InsufficientFunds"
+
+
+def test_activation_needs_the_library(monkeypatch, caplog):
+    # opentelemetry-instrument passes skip_dep_check=True (it checked the otel-trading distribution,
+    # not ccxt): the instrumentor checks its own library anyway
+    monkeypatch.setattr(AlpacaInstrumentor, "instrumentation_dependencies", lambda self: ("alpaca-py >= 99",))
+    hooked = []
+    monkeypatch.setattr("wrapt.register_post_import_hook", lambda hook, name: hooked.append(name))
+    with caplog.at_level(logging.ERROR):
+        AlpacaInstrumentor().instrument(skip_dep_check=True)
+    assert hooked == [] and not AlpacaInstrumentor().is_instrumented_by_opentelemetry
+    assert "alpaca-py >= 99" in caplog.text
+
+
+def test_uninstrument_restores_the_library(spans, instrumented, venue):
+    exchange = venue.route(ccxt.binance(venue.ccxt_config()))
+    exchange.fetch_ticker("BTC/USDT")
+    CcxtInstrumentor().uninstrument()
+    try:
+        assert not hasattr(type(exchange).__dict__["fetch_ticker"], "__wrapped__")
+        fresh = venue.route(ccxt.binance(venue.ccxt_config()))
+        fresh.fetch_ticker("BTC/USDT")
+        assert [s.name for s in spans.finished()] == ["ccxt fetch_ticker"]
+    finally:
+        CcxtInstrumentor().instrument()
