@@ -127,6 +127,7 @@ def _fill(order: dict[str, Any], price: float) -> None:
 def _handler(venue: FakeAlpaca) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # one segment per answer: no 40 ms delayed-ACK stalls
 
         def _serve(self) -> None:
             url = urlsplit(self.path)

@@ -191,6 +191,7 @@ class FakeExchange:
 def _handler(venue: FakeExchange) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # one segment per answer: no 40 ms delayed-ACK stalls
 
         def _serve(self) -> None:
             url = urlsplit(self.path)

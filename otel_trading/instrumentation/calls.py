@@ -15,7 +15,10 @@ answer is guarded, a failure is reported once on stderr and the call goes on.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import sys
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
@@ -32,6 +35,7 @@ ERROR_TYPE = "error.type"
 
 _inside: ContextVar[bool] = ContextVar("otel_trading_library_call", default=False)
 _time_ns = time.time_ns
+_monotonic = time.monotonic
 
 
 class Fill(NamedTuple):
@@ -111,6 +115,39 @@ class _Book:
 FILLS = _Book()
 
 
+class _Requests:
+    """Market-data requests per (feed, symbol), handed to ``record_tick`` at most once a second and at exit.
+
+    An SDK counter add costs more than the dropped span it would count: a locked dict
+    increment per call keeps a dropped market-data call cheap, and nothing is lost.
+    """
+
+    def __init__(self, interval: float = 1.0):
+        self._interval = interval
+        self._pending: dict[tuple, int] = {}
+        self._lock = threading.Lock()
+        self._next = 0.0
+
+    def add(self, feed: Any, symbol: Any) -> None:
+        key = (feed, symbol)
+        with self._lock:
+            self._pending[key] = self._pending.get(key, 0) + 1
+        if _monotonic() >= self._next:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._next:
+            atexit.register(self.flush)  # registered after the SDK's shutdown hooks, so it runs before them
+        self._next = _monotonic() + self._interval
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        for (feed, symbol), count in pending.items():
+            metrics.record_tick(feed, symbol, count)
+
+
+REQUESTS = _Requests()
+
+
 # -- the traced call -----------------------------------------------------------------------
 
 
@@ -126,10 +163,7 @@ class Call:
     def __enter__(self) -> Call:
         self._token = _inside.set(True)
         method, kw = self.method, self.kw
-        if method.kind == "market_data":
-            metrics.record_tick(kw.get("feed"), kw.get("symbol"))
-            self._scope = tracing.market_data_span(method.name, **kw)
-        elif method.kind == "order":
+        if method.kind == "order":
             self._scope = tracing.order_span(method.name, action=method.action, **kw)
         else:
             order_id = kw.pop("order_id", None)  # a look-up is no fill: no fill latency for it
@@ -197,6 +231,9 @@ def _fill(state: OrderState, fill: Fill, venue: Any, kw: dict) -> None:
 
 
 def sync_wrapper(method: Method) -> Callable[..., Any]:
+    if method.kind == "market_data":
+        return _market_data_wrapper(method)
+
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
         if _inside.get():
             return wrapped(*args, **kwargs)
@@ -212,6 +249,9 @@ def sync_wrapper(method: Method) -> Callable[..., Any]:
 
 
 def async_wrapper(method: Method) -> Callable[..., Any]:
+    if method.kind == "market_data":
+        return _market_data_wrapper(method, awaited=True)
+
     async def run(wrapped: Callable[..., Any], call: Call, args: tuple, kwargs: dict) -> Any:
         with call:
             result = await wrapped(*args, **kwargs)
@@ -225,6 +265,34 @@ def async_wrapper(method: Method) -> Callable[..., Any]:
         if call is None:
             return wrapped(*args, **kwargs)
         return run(wrapped, call, args, kwargs)
+
+    return wrapper
+
+
+def _market_data_wrapper(method: Method, awaited: bool = False) -> Callable[..., Any]:
+    """The hot path: a market-data call the sampler drops costs a dict increment and a non-recording span."""
+    name, request, span = method.name, method.request, tracing.market_data_span
+
+    def scope(instance: Any, args: tuple, kwargs: dict) -> Any:
+        try:
+            kw = request(instance, args, kwargs)
+            REQUESTS.add(kw["feed"], kw["symbol"])
+            return span(name, **kw)
+        except Exception as exc:  # noqa: BLE001 - an odd call is traced less, never broken
+            _report_once(f"could not read the arguments of {name} ({exc!r}); the call is not traced")
+            return contextlib.nullcontext()
+
+    async def run(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
+        with scope(instance, args, kwargs):
+            return await wrapped(*args, **kwargs)
+
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
+        if _inside.get():
+            return wrapped(*args, **kwargs)
+        if awaited:
+            return run(wrapped, instance, args, kwargs)
+        with scope(instance, args, kwargs):
+            return wrapped(*args, **kwargs)
 
     return wrapper
 
