@@ -548,13 +548,12 @@ def item_rss(n: int, reps: int) -> dict:
 
 
 def _ccxt_bench_setup(sampler=None):
-    """Instrumented ccxt (as opentelemetry-instrument does it), trading metrics on an SDK MeterProvider,
-    a binance exchange routed to the local fake exchange; returns (exchange, fake)."""
+    """ccxt instrumented as opentelemetry-instrument does it, trading metrics on an SDK MeterProvider, and
+    ``Answered``: a binance class whose unified methods answer at once (the instrumentation's cost alone)."""
     from opentelemetry import metrics
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
-    from otel_trading.demo.fake_exchange import FakeExchange
     from otel_trading.instrumentation.ccxt import CcxtInstrumentor
 
     _provider(sampler)
@@ -562,70 +561,54 @@ def _ccxt_bench_setup(sampler=None):
     CcxtInstrumentor().instrument()
     import ccxt
 
-    fake = FakeExchange().start()
-    exchange = fake.route(ccxt.binance(fake.ccxt_config()))
-    exchange.load_markets()
-    return exchange, fake
+    order = {"id": "1", "clientOrderId": "c-1", "status": "open", "symbol": "BTC/USDT", "side": "buy", "type": "limit", "filled": 0.0, "average": None, "trades": []}
 
+    class Answered(ccxt.binance):
+        def create_order(self, symbol, type, side, amount, price=None, params={}):  # noqa: A002 - ccxt's names
+            return order
 
-def _canned(exchange, answer: dict) -> None:
-    """Answer every request of ``exchange`` in-process with ``answer`` (ccxt's parsed-JSON ``fetch``): no I/O noise."""
-    exchange.fetch = lambda url, method="GET", headers=None, body=None: dict(answer)
+        def fetch_ticker(self, symbol, params={}):
+            return None
+
+    return ccxt, Answered
 
 
 def item_ccxt_order(n: int, reps: int) -> dict:
-    """ccxt create_order (limit): instrumented vs the same method unwrapped, against the local fake exchange
-    (loopback HTTP) and with a canned answer (no I/O: the instrumentation's own cost), and one helper order span."""
-    import ccxt
-
-    exchange, fake = _ccxt_bench_setup()
-    raw = type(exchange).__dict__["create_order"].__wrapped__
-    args = ("BTC/USDT", "limit", "buy", 0.01, 49_000)
-    http = compare(lambda: raw(exchange, *args), lambda: exchange.create_order(*args), max(n // 10, 20), reps)
-    fake.stop()
-    offline = ccxt.binance(fake.ccxt_config())
-    offline.markets, offline.markets_by_id, offline.symbols = exchange.markets, exchange.markets_by_id, exchange.symbols
-    _canned(offline, {"symbol": "BTCUSDT", "orderId": 1, "clientOrderId": "c-1", "transactTime": 1, "price": "49000", "origQty": "0.01", "executedQty": "0", "cummulativeQuoteQty": "0", "status": "NEW", "timeInForce": "GTC", "type": "LIMIT", "side": "BUY"})
-    offline_result = compare(lambda: raw(offline, *args), lambda: offline.create_order(*args), n, reps)
+    """Instrumented ccxt create_order: its added cost (the venue answering at once) vs one helper order span;
+    and instrumented vs uninstrumented binance create_order against the local fake exchange (loopback HTTP)."""
+    from otel_trading.demo.fake_exchange import FakeExchange
     from otel_trading.tracing import order_span
+
+    ccxt, Answered = _ccxt_bench_setup()
+    answered = Answered()
+    args = ("BTC/USDT", "limit", "buy", 0.01, 49_000)
 
     def helper_span():
         with order_span("order", action="submit", symbol="BTC/USDT", venue="binance", side="buy", order_type="limit", quantity=0.01, limit_price=49_000.0):
             pass
 
-    def nothing():
+    def noop():
         pass
 
-    from otel_trading.metrics import record_order, record_order_ack
-
-    def order_metrics():  # what the instrumentation records for every accepted order
-        record_order("buy", "limit", "binance", "open")
-        record_order_ack(0.0004, "binance", "limit")
-
-    span = compare(nothing, helper_span, n, reps)
-    recorded = compare(nothing, order_metrics, n, reps)
-    return {
-        "http": http,
-        "offline": offline_result,
-        "helper_span_ns": span["ours_ns"] - span["baseline_ns"],
-        "metrics_ns": recorded["ours_ns"] - recorded["baseline_ns"],
-        "baseline_ns": offline_result["baseline_ns"],
-        "ours_ns": offline_result["ours_ns"],
-    }
+    result = compare(helper_span, lambda: answered.create_order(*args), n, reps)
+    result["uninstrumented_ns"] = compare(noop, lambda: Answered.__dict__["create_order"].__wrapped__(answered, *args), n, reps)["ours_ns"]
+    with FakeExchange() as fake:
+        exchange = fake.route(ccxt.binance(fake.ccxt_config()))
+        exchange.load_markets()
+        raw = type(exchange).__dict__["create_order"].__wrapped__
+        result["http"] = compare(lambda: raw(exchange, *args), lambda: exchange.create_order(*args), max(n // 20, 20), reps)
+    return result
 
 
 def item_ccxt_dropped(n: int, reps: int) -> dict:
-    """ccxt fetch_ticker dropped by the trading sampler (market_data=0), canned answer: the instrumentation's
-    added cost vs a raw SDK span under ALWAYS_OFF."""
+    """Instrumented ccxt fetch_ticker dropped by the trading sampler (market_data=0), the venue answering at once,
+    vs a raw SDK span under ALWAYS_OFF."""
     from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
     from otel_trading.sampler import TradingSampler
 
-    exchange, fake = _ccxt_bench_setup(TradingSampler("market_data=0"))
-    fake.stop()
-    _canned(exchange, {"symbol": "BTCUSDT", "lastPrice": "50000", "bidPrice": "49999", "askPrice": "50001", "closeTime": 1})
-    raw = type(exchange).__dict__["fetch_ticker"].__wrapped__
-    call = compare(lambda: raw(exchange, "BTC/USDT"), lambda: exchange.fetch_ticker("BTC/USDT"), n, reps)
+    _, Answered = _ccxt_bench_setup(TradingSampler("market_data=0"))
+    answered = Answered()
     off = _provider_local(ALWAYS_OFF).get_tracer("bench")
     raw_attrs = {"trading.span.kind": "market_data", "trading.symbol": "BTC/USDT", "trading.venue": "binance"}
 
@@ -633,12 +616,7 @@ def item_ccxt_dropped(n: int, reps: int) -> dict:
         with off.start_as_current_span("ccxt fetch_ticker", attributes=raw_attrs):
             pass
 
-    def nothing():
-        pass
-
-    span = compare(nothing, off_span, n, reps)
-    return {"call": call, "added_ns": call["ours_ns"] - call["baseline_ns"], "baseline_ns": span["ours_ns"] - span["baseline_ns"], "ours_ns": call["ours_ns"] - call["baseline_ns"]}
-
+    return compare(off_span, lambda: answered.fetch_ticker("BTC/USDT"), n, reps)
 
 ITEMS = {
     "span": item_span,

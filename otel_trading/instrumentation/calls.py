@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import itertools
 import sys
 import threading
 import time
@@ -118,31 +119,39 @@ FILLS = _Book()
 class _Requests:
     """Market-data requests per (feed, symbol), handed to ``record_tick`` at most once a second and at exit.
 
-    An SDK counter add costs more than the dropped span it would count: a locked dict
-    increment per call keeps a dropped market-data call cheap, and nothing is lost.
+    An SDK counter add costs more than the dropped span it would count, so a call only
+    advances an ``itertools.count`` (atomic under the GIL, no lock); the flush reads each
+    count by taking one more step and subtracting its own steps. Nothing is lost.
     """
+
+    _MAX_KEYS = 10_000  # beyond this many (feed, symbol) pairs, new symbols count under their feed only
 
     def __init__(self, interval: float = 1.0):
         self._interval = interval
-        self._pending: dict[tuple, int] = {}
+        self._counts: dict[tuple, list] = {}  # key -> [itertools.count, flushes, reported]
         self._lock = threading.Lock()
         self._next = 0.0
 
     def add(self, feed: Any, symbol: Any) -> None:
-        key = (feed, symbol)
-        with self._lock:
-            self._pending[key] = self._pending.get(key, 0) + 1
+        entry = self._counts.get((feed, symbol))
+        if entry is None:
+            key = (feed, symbol) if len(self._counts) < self._MAX_KEYS else (feed, None)
+            entry = self._counts.setdefault(key, [itertools.count(), 0, 0])
+        next(entry[0])
         if _monotonic() >= self._next:
             self.flush()
 
     def flush(self) -> None:
-        if not self._next:
-            atexit.register(self.flush)  # registered after the SDK's shutdown hooks, so it runs before them
-        self._next = _monotonic() + self._interval
         with self._lock:
-            pending, self._pending = self._pending, {}
-        for (feed, symbol), count in pending.items():
-            metrics.record_tick(feed, symbol, count)
+            if not self._next:
+                atexit.register(self.flush)  # registered after the SDK's shutdown hooks, so it runs before them
+            self._next = _monotonic() + self._interval
+            for (feed, symbol), entry in list(self._counts.items()):
+                total = next(entry[0]) - entry[1]
+                entry[1] += 1
+                if total > entry[2]:
+                    metrics.record_tick(feed, symbol, total - entry[2])
+                    entry[2] = total
 
 
 REQUESTS = _Requests()

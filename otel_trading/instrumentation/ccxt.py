@@ -154,6 +154,15 @@ def _request_reader(function: Callable[..., Any], name: str, kind: str) -> Calla
         i = positions.get(key)
         return args[i] if i is not None and i < len(args) else kwargs.get(key)
 
+    symbol_at = positions.get("symbol")
+    if kind == "market_data" and symbol_at is not None:
+
+        def read_market_data(instance: Any, args: tuple, kwargs: dict) -> dict[str, Any]:  # the hot path
+            venue = instance.id
+            return {"symbol": args[symbol_at] if symbol_at < len(args) else kwargs.get("symbol"), "venue": venue, "feed": venue}
+
+        return read_market_data
+
     def read(instance: Any, args: tuple, kwargs: dict) -> dict[str, Any]:
         venue = getattr(instance, "id", None)
         symbol = arg(args, kwargs, "symbol")
