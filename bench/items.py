@@ -577,7 +577,7 @@ def item_ccxt_order(n: int, reps: int) -> dict:
     """Instrumented ccxt create_order: its added cost (the venue answering at once) vs one helper order span;
     and instrumented vs uninstrumented binance create_order against the local fake exchange (loopback HTTP)."""
     from otel_trading.demo.fake_exchange import FakeExchange
-    from otel_trading.tracing import order_span
+    from otel_trading.trading.tracing import order_span
 
     ccxt, Answered = _ccxt_bench_setup()
     answered = Answered()
@@ -605,7 +605,7 @@ def item_ccxt_dropped(n: int, reps: int) -> dict:
     vs a raw SDK span under ALWAYS_OFF."""
     from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
-    from otel_trading.sampler import TradingSampler
+    from otel_trading.sampling import TradingSampler
 
     _, Answered = _ccxt_bench_setup(TradingSampler("market_data=0"))
     answered = Answered()

@@ -18,7 +18,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import itertools
-import sys
 import threading
 import time
 from collections import OrderedDict
@@ -29,8 +28,9 @@ from typing import Any, NamedTuple
 
 from opentelemetry import trace as trace_api
 
-from otel_trading import metrics, tracing
-from otel_trading.attributes import ORDER_ID
+from otel_trading.report import report_once
+from otel_trading.trading import metrics, tracing
+from otel_trading.trading.attributes import ORDER_ID
 
 ERROR_TYPE = "error.type"
 
@@ -288,7 +288,7 @@ def _market_data_wrapper(method: Method, awaited: bool = False) -> Callable[...,
             REQUESTS.add(kw["feed"], kw["symbol"])
             return span(name, **kw)
         except Exception as exc:  # noqa: BLE001 - an odd call is traced less, never broken
-            _report_once(f"could not read the arguments of {name} ({exc!r}); the call is not traced")
+            report_once(f"could not read the arguments of {name} ({exc!r}); the call is not traced")
             return contextlib.nullcontext()
 
     async def run(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
@@ -310,7 +310,7 @@ def _start(method: Method, instance: Any, args: tuple, kwargs: dict) -> Call | N
     try:
         return Call(method, {k: v for k, v in method.request(instance, args, kwargs).items() if v is not None})
     except Exception as exc:  # noqa: BLE001 - an odd call is traced less, never broken
-        _report_once(f"could not read the arguments of {method.name} ({exc!r}); the call is not traced")
+        report_once(f"could not read the arguments of {method.name} ({exc!r}); the call is not traced")
         return None
 
 
@@ -318,20 +318,7 @@ def _guarded(step: Callable[[Any], None], value: Any) -> None:
     try:
         step(value)
     except Exception as exc:  # noqa: BLE001 - telemetry never breaks the trading call
-        _report_once(f"could not record telemetry for a library call ({exc!r}); the call itself is unaffected")
-
-
-_reported: set[str] = set()
-
-
-def _report_once(message: str) -> None:
-    if message in _reported or len(_reported) >= 1000:
-        return
-    _reported.add(message)
-    try:
-        print(f"otel-trading: {message}", file=sys.stderr, flush=True)
-    except (OSError, ValueError):
-        pass
+        report_once(f"could not record telemetry for a library call ({exc!r}); the call itself is unaffected")
 
 
 def number(value: Any) -> float | None:

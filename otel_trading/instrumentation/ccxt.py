@@ -28,6 +28,7 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 from opentelemetry.instrumentation.utils import unwrap
 
 from otel_trading.instrumentation.calls import Fill, Method, OrderState, async_wrapper, number, sync_wrapper
+from otel_trading.report import report_once
 
 _ORDER_ACTIONS = {"create_order": "submit", "edit_order": "amend", "cancel_order": "cancel", "cancel_orders": "cancel", "cancel_all_orders": "cancel"}
 _VARIANT = re.compile(r"^create_\w+_order$")
@@ -105,9 +106,7 @@ def _on_init(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: di
         try:
             _instrument_class(cls)
         except Exception as exc:  # noqa: BLE001 - an exchange we cannot instrument still trades
-            from otel_trading.instrumentation.calls import _report_once
-
-            _report_once(f"ccxt: could not instrument {cls.__name__} ({exc!r}); its calls are not traced")
+            report_once(f"ccxt: could not instrument {cls.__name__} ({exc!r}); its calls are not traced")
         CcxtInstrumentor._classes.add(cls)
 
 

@@ -10,13 +10,13 @@ import ccxt
 import ccxt.async_support as ccxt_async
 import pytest
 from opentelemetry.instrumentation.requests import RequestsInstrumentor
-from test_trading_fixtures import exported, metric_reader, spans, use_tracer_provider  # noqa: F401
+from support import exported
 
 from otel_trading.demo.fake_exchange import FakeExchange
 from otel_trading.instrumentation import calls
 from otel_trading.instrumentation.alpaca import AlpacaInstrumentor
 from otel_trading.instrumentation.ccxt import CcxtInstrumentor
-from otel_trading.sampler import parentbased_trading_sampler
+from otel_trading.sampling import parentbased_trading_sampler
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,7 @@ def test_every_exchange_class_is_traced_sync_and_async(spans, instrumented, venu
     assert all(s.status.status_code.name == "ERROR" for s in by_venue.values())
 
 
-def test_dropped_market_data_calls_leave_no_span_and_still_count(use_tracer_provider, metric_reader, exchange):  # noqa: F811
+def test_dropped_market_data_calls_leave_no_span_and_still_count(use_tracer_provider, metric_reader, exchange):
     spans = use_tracer_provider(parentbased_trading_sampler("market_data=0"))
 
     def requests_counted() -> int:

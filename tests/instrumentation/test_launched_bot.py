@@ -12,10 +12,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import BIN, otlp_env
 from fake_alpaca import FakeAlpaca
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as SpanProto
 from otlp_receiver import OtlpReceiver
+from support import BIN, otlp_env
 
 from otel_trading.demo.fake_exchange import FakeExchange
 

@@ -4,9 +4,9 @@ traced by the ccxt instrumentation inside the demo's own order traces."""
 from __future__ import annotations
 
 import pytest
-from conftest import clean_env, run_python
+from support import clean_env, run_python
 
-from otel_trading import localfiles
+from otel_trading.export import localfiles
 
 DEMO = "import sys; from otel_trading.demo import main; sys.exit(main(sys.argv[1:]))"
 
