@@ -18,10 +18,9 @@ from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 import wrapt
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 from opentelemetry.instrumentation.utils import unwrap
 
-from otel_trading.instrumentation.calls import Method, OrderState, async_wrapper, number, sync_wrapper
+from otel_trading.instrumentation.calls import LibraryInstrumentor, Method, OrderState, async_wrapper, number, sync_wrapper
 
 VENUE = "alpaca"
 _TRADING = {
@@ -45,7 +44,7 @@ _REASONS_BY_STATUS = {401: "authentication", 403: "forbidden", 404: "order_not_f
 _REASONS_BY_CLASS = {"Timeout": "timeout", "ConnectionError": "network"}  # requests' exceptions
 
 
-class AlpacaInstrumentor(BaseInstrumentor):
+class AlpacaInstrumentor(LibraryInstrumentor):
     """``opentelemetry-instrument`` turns it on (entry point ``alpaca``) when alpaca-py is installed."""
 
     _wrapped: list[tuple[Any, str]] = []
@@ -53,10 +52,6 @@ class AlpacaInstrumentor(BaseInstrumentor):
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return ("alpaca-py >= 0.30",)
-
-    def instrument(self, **kwargs: Any) -> Any:
-        kwargs.pop("skip_dep_check", None)  # see CcxtInstrumentor.instrument
-        return super().instrument(**kwargs)
 
     def _instrument(self, **kwargs: Any) -> None:
         AlpacaInstrumentor._active = True

@@ -27,12 +27,28 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from opentelemetry import trace as trace_api
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 
 from otel_trading.report import report_once
 from otel_trading.trading import metrics, tracing
 from otel_trading.trading.attributes import ORDER_ID
 
 ERROR_TYPE = "error.type"
+
+
+class LibraryInstrumentor(BaseInstrumentor):
+    """A BaseInstrumentor that checks its own library even when told not to.
+
+    opentelemetry-instrument checks the *distribution's* ``instruments`` extra, then tells each
+    instrumentor to skip its own check; otel-trading ships several, so each checks its library anyway
+    and hands a conflict back to the loader, which logs a missing library at debug level (a bot
+    without ccxt sees nothing) and a version outside the supported range as an error.
+    """
+
+    def instrument(self, **kwargs: Any) -> Any:
+        if kwargs.pop("skip_dep_check", False):
+            kwargs.setdefault("raise_exception_on_conflict", True)
+        return super().instrument(**kwargs)
 
 _inside: ContextVar[bool] = ContextVar("otel_trading_library_call", default=False)
 _time_ns = time.time_ns

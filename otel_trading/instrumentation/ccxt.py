@@ -24,10 +24,9 @@ from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 import wrapt
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 from opentelemetry.instrumentation.utils import unwrap
 
-from otel_trading.instrumentation.calls import Fill, Method, OrderState, async_wrapper, number, sync_wrapper
+from otel_trading.instrumentation.calls import Fill, LibraryInstrumentor, Method, OrderState, async_wrapper, number, sync_wrapper
 from otel_trading.report import report_once
 
 _ORDER_ACTIONS = {"create_order": "submit", "edit_order": "amend", "cancel_order": "cancel", "cancel_orders": "cancel", "cancel_all_orders": "cancel"}
@@ -63,7 +62,7 @@ _REASONS = {
 }
 
 
-class CcxtInstrumentor(BaseInstrumentor):
+class CcxtInstrumentor(LibraryInstrumentor):
     """``opentelemetry-instrument`` turns it on (entry point ``ccxt``) when ccxt is installed."""
 
     _wrapped: list[tuple[type, str]] = []
@@ -72,12 +71,6 @@ class CcxtInstrumentor(BaseInstrumentor):
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return ("ccxt >= 4.0",)
-
-    def instrument(self, **kwargs: Any) -> Any:
-        # opentelemetry-instrument checks the *distribution's* `instruments` extra and then skips this
-        # check; otel-trading ships several instrumentors, so each checks its own library here.
-        kwargs.pop("skip_dep_check", None)
-        return super().instrument(**kwargs)
 
     def _instrument(self, **kwargs: Any) -> None:
         CcxtInstrumentor._active = True

@@ -9,6 +9,7 @@ import logging
 import ccxt
 import ccxt.async_support as ccxt_async
 import pytest
+from opentelemetry.instrumentation.dependencies import DependencyConflictError
 from opentelemetry.instrumentation.requests import RequestsInstrumentor
 from support import exported
 
@@ -105,15 +106,19 @@ def test_errors_are_reraised_unchanged(spans, exchange):
 
 
 def test_activation_needs_the_library(monkeypatch, caplog):
-    # opentelemetry-instrument passes skip_dep_check=True (it checked the otel-trading distribution,
-    # not ccxt): the instrumentor checks its own library anyway
     monkeypatch.setattr(AlpacaInstrumentor, "instrumentation_dependencies", lambda self: ("alpaca-py >= 99",))
     hooked = []
     monkeypatch.setattr("wrapt.register_post_import_hook", lambda hook, name: hooked.append(name))
-    with caplog.at_level(logging.ERROR):
+    # opentelemetry-instrument passes skip_dep_check=True (it checked the otel-trading distribution, not
+    # alpaca-py): the instrumentor checks its own library and hands the conflict to the loader
+    with pytest.raises(DependencyConflictError) as raised:
         AlpacaInstrumentor().instrument(skip_dep_check=True)
-    assert hooked == [] and not AlpacaInstrumentor().is_instrumented_by_opentelemetry
+    assert "alpaca-py >= 99" in str(raised.value.conflict)
+    # called by hand, it says why on the log
+    with caplog.at_level(logging.ERROR):
+        AlpacaInstrumentor().instrument()
     assert "alpaca-py >= 99" in caplog.text
+    assert hooked == [] and not AlpacaInstrumentor().is_instrumented_by_opentelemetry
 
 
 def test_uninstrument_restores_the_library(spans, instrumented, venue):
