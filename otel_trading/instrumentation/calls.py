@@ -199,12 +199,11 @@ class Call:
         self._start_ns = _time_ns()
         return self
 
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         if isinstance(exc, Exception):
             _guarded(self._failed, exc)
         self._scope.__exit__(exc_type, exc, tb)
         _inside.reset(self._token)
-        return False
 
     def answered(self, result: Any) -> None:
         if self.method.answer is not None:
@@ -212,6 +211,7 @@ class Call:
 
     def _answered(self, result: Any) -> None:
         method, kw = self.method, self.kw
+        assert method.answer is not None  # answered() checked
         states = list(method.answer(result))
         venue = kw.get("venue")
         if len(states) == 1 and method.kind in ("order", "execution"):

@@ -202,7 +202,7 @@ def _states(result: Any) -> Iterable[OrderState]:
                 [_fill(t) for t in item.get("trades") or () if isinstance(t, dict)],
             )
         elif item.get("order") is not None:
-            order_id = _text(item["order"])
+            order_id = str(item["order"])
             trades.setdefault(order_id, []).append(_fill(item))
             first.setdefault(order_id, item)
     for order_id, fills in trades.items():
