@@ -15,6 +15,7 @@ import json
 import os
 import resource as _resource
 import statistics
+import subprocess
 import sys
 import time
 from typing import Any, Callable
@@ -576,6 +577,7 @@ def _ccxt_bench_setup(sampler=None):
 def item_ccxt_order(n: int, reps: int) -> dict:
     """Instrumented ccxt create_order: its added cost (the venue answering at once) vs one helper order span;
     and instrumented vs uninstrumented binance create_order against the local fake exchange (loopback HTTP)."""
+    from otel_trading.demo import fake_exchange
     from otel_trading.demo.fake_exchange import FakeExchange
     from otel_trading.trading.tracing import order_span
 
@@ -592,11 +594,17 @@ def item_ccxt_order(n: int, reps: int) -> dict:
 
     result = compare(helper_span, lambda: answered.create_order(*args), n, reps)
     result["uninstrumented_ns"] = compare(noop, lambda: Answered.__dict__["create_order"].__wrapped__(answered, *args), n, reps)["ours_ns"]
-    with FakeExchange() as fake:
-        exchange = fake.route(ccxt.binance(fake.ccxt_config()))
+    # the fake exchange in its own process, as a venue is: its work does not share this interpreter
+    server = subprocess.Popen([sys.executable, "-m", "otel_trading.demo.fake_exchange"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        url = server.stdout.readline().strip()
+        exchange = fake_exchange.route(ccxt.binance(FakeExchange.ccxt_config()), url)
         exchange.load_markets()
         raw = type(exchange).__dict__["create_order"].__wrapped__
         result["http"] = compare(lambda: raw(exchange, *args), lambda: exchange.create_order(*args), max(n // 20, 20), reps)
+    finally:
+        server.stdin.close()
+        server.wait(10)
     return result
 
 

@@ -13,6 +13,9 @@ choose the answers real venues give when things go wrong:
 
 ``requests`` keeps every request (method, path, query, headers) so tests can
 check what the client sent, e.g. the signatures that must stay out of traces.
+
+``python -m otel_trading.demo.fake_exchange`` serves one in its own process: it prints
+its URL and stops when its standard input closes.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import itertools
 import json
 import random
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -61,8 +65,9 @@ class FakeExchange:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def ccxt_config(self, **extra: Any) -> dict[str, Any]:
-        """Constructor config for ``ccxt.binance`` (sync or async) trading against this fake."""
+    @staticmethod
+    def ccxt_config(**extra: Any) -> dict[str, Any]:
+        """Constructor config for ``ccxt.binance`` (sync or async) trading against a fake exchange."""
         config = {
             "apiKey": "fake-api-key-0123456789",
             "secret": "fake-secret-9876543210",
@@ -73,8 +78,7 @@ class FakeExchange:
 
     def route(self, exchange: Any) -> Any:
         """Point every REST URL of a ccxt exchange at this fake (keeping the paths); returns the exchange."""
-        exchange.urls["api"] = _rebased(exchange.urls["api"], self.url)
-        return exchange
+        return route(exchange, self.url)
 
     # -- answers -------------------------------------------------------------------
 
@@ -218,6 +222,12 @@ def _handler(venue: FakeExchange) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+def route(exchange: Any, url: str) -> Any:
+    """Point every REST URL of a ccxt exchange at the fake exchange serving ``url``; returns the exchange."""
+    exchange.urls["api"] = _rebased(exchange.urls["api"], url)
+    return exchange
+
+
 def _rebased(urls: Any, base: str) -> Any:
     if isinstance(urls, dict):
         return {key: _rebased(value, base) for key, value in urls.items()}
@@ -239,3 +249,9 @@ def _ticker(symbol: str) -> dict[str, Any]:
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+if __name__ == "__main__":
+    with FakeExchange() as venue:
+        print(venue.url, flush=True)
+        sys.stdin.read()
