@@ -218,12 +218,13 @@ class Call:
             state = states[0]
             found = {"order_id": state.order_id, "client_order_id": state.client_order_id, "status": state.status}
             tracing.set_attributes(**{k: v for k, v in found.items() if v is not None})
-            if method.action in ("submit", "amend") and state.order_id is not None:
+            if method.action in ("submit", "amend") and state.order_id is not None and state.order_id != kw.get("order_id"):
+                # a new order, or an amend the venue answered with a new id: later calls link to this span
                 order_type = state.order_type or kw.get("order_type")
-                if state.order_id != kw.get("order_id"):  # a new order, or an amend the venue gave a new id
-                    tracing.register_order(state.order_id, venue, order_type, self._start_ns)
-                tracing.order_acked(state.order_id)
-                metrics.record_order(state.side or kw.get("side"), order_type, venue, state.status or "new", symbol=state.symbol or kw.get("symbol"))
+                tracing.register_order(state.order_id, venue, order_type, self._start_ns)
+                if method.action == "submit":
+                    tracing.order_acked(state.order_id)
+                    metrics.record_order(state.side or kw.get("side"), order_type, venue, state.status or "new", symbol=state.symbol or kw.get("symbol"))
         for state in states:
             if state.order_id is not None:
                 for fill in FILLS.new_fills(venue, state):
@@ -237,7 +238,8 @@ class Call:
             reason = self.method.reason(exc)
             if span.is_recording():
                 span.set_attributes({ERROR_TYPE: error_type, "trading.reject.reason": reason})
-            metrics.record_rejection(reason, kw.get("venue"), symbol=kw.get("symbol"))
+            if self.method.action in ("submit", "amend"):  # a refused cancel is no order rejection
+                metrics.record_rejection(reason, kw.get("venue"), symbol=kw.get("symbol"))
             if self.method.action == "submit":
                 metrics.record_order(kw.get("side"), kw.get("order_type"), kw.get("venue"), "rejected", symbol=kw.get("symbol"))
         elif span.is_recording():

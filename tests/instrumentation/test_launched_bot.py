@@ -106,6 +106,12 @@ def test_ccxt_orders_become_order_spans_with_the_exchange_answer(run):
     assert [link.span_id.hex() for link in cancel.links] == [resting.span_id]
     async_order = run.one("ccxt create_order", **{"trading.order.id": run.done["async_market"]})
     assert async_order.attributes["trading.symbol"] == "ETH/USDT"
+    # an amend the venue answers with a new id: linked to the order it replaces; the cancel of the new id links to the amend
+    alpaca_resting = run.one("alpaca submit_order", **{"trading.order.id": run.done["alpaca_resting"]})
+    amend = run.one("alpaca replace_order_by_id")
+    assert amend.attributes["trading.order.action"] == "amend" and amend.attributes["trading.order.id"] == run.done["alpaca_replaced"]
+    assert [link.span_id.hex() for link in amend.links] == [alpaca_resting.span_id]
+    assert [link.span_id.hex() for link in run.one("alpaca cancel_order_by_id").links] == [amend.span_id]
 
 
 def test_fills_are_execution_spans_linked_to_their_order(run):

@@ -13,7 +13,7 @@ import ccxt.async_support as ccxt_async
 from alpaca.data.historical import StockHistoricalDataClient
 from alpaca.data.requests import StockLatestQuoteRequest
 from alpaca.trading.client import TradingClient
-from alpaca.trading.requests import LimitOrderRequest, MarketOrderRequest
+from alpaca.trading.requests import LimitOrderRequest, MarketOrderRequest, ReplaceOrderRequest
 
 BINANCE, ALPACA = sys.argv[1], sys.argv[2]
 KEYS = {"apiKey": "bot-api-key-ABCDEF123456", "secret": "bot-secret-GHIJKL789012"}
@@ -61,7 +61,8 @@ def alpaca(done):
     limit = client.submit_order(LimitOrderRequest(symbol="MSFT", qty=5, side="sell", time_in_force="day", limit_price=400))
     client.get_order_by_id(limit.id)  # the fake fills it now
     resting = client.submit_order(LimitOrderRequest(symbol="MSFT", qty=1, side="buy", time_in_force="day", limit_price=300))
-    client.cancel_order_by_id(resting.id)
+    replaced = client.replace_order_by_id(resting.id, ReplaceOrderRequest(qty=2))  # Alpaca answers with a new order id
+    client.cancel_order_by_id(replaced.id)
     client.get_account()
     client.get_all_positions()
     try:
@@ -70,7 +71,7 @@ def alpaca(done):
         done.setdefault("errors", []).append(type(exc).__name__)
     data = StockHistoricalDataClient("PKBOTKEY0123456789", "botalpacasecret0123456789", url_override=ALPACA)
     data.get_stock_latest_quote(StockLatestQuoteRequest(symbol_or_symbols="AAPL"))
-    done.update(alpaca_market=str(market.id), alpaca_limit=str(limit.id))
+    done.update(alpaca_market=str(market.id), alpaca_limit=str(limit.id), alpaca_resting=str(resting.id), alpaca_replaced=str(replaced.id))
 
 
 if __name__ == "__main__":
