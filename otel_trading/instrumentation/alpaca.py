@@ -20,7 +20,7 @@ from typing import Any
 import wrapt
 from opentelemetry.instrumentation.utils import unwrap
 
-from otel_trading.instrumentation.calls import LibraryInstrumentor, Method, OrderState, async_wrapper, number, sync_wrapper
+from otel_trading.instrumentation.calls import LibraryInstrumentor, Method, OrderState, async_wrapper, number, on_import, sync_wrapper
 
 VENUE = "alpaca"
 _TRADING = {
@@ -55,9 +55,9 @@ class AlpacaInstrumentor(LibraryInstrumentor):
 
     def _instrument(self, **kwargs: Any) -> None:
         AlpacaInstrumentor._active = True
-        wrapt.register_post_import_hook(_hook_trading, "alpaca.trading.client")
+        on_import("alpaca.trading.client", _hook_trading)
         for module in _DATA:
-            wrapt.register_post_import_hook(_hook_data, module)
+            on_import(module, _hook_data)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         AlpacaInstrumentor._active = False

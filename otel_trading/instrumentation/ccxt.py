@@ -26,7 +26,7 @@ from typing import Any
 import wrapt
 from opentelemetry.instrumentation.utils import unwrap
 
-from otel_trading.instrumentation.calls import Fill, LibraryInstrumentor, Method, OrderState, async_wrapper, number, sync_wrapper
+from otel_trading.instrumentation.calls import Fill, LibraryInstrumentor, Method, OrderState, async_wrapper, number, on_import, sync_wrapper
 from otel_trading.report import report_once
 
 _ORDER_ACTIONS = {"create_order": "submit", "edit_order": "amend", "cancel_order": "cancel", "cancel_orders": "cancel", "cancel_all_orders": "cancel"}
@@ -74,7 +74,7 @@ class CcxtInstrumentor(LibraryInstrumentor):
 
     def _instrument(self, **kwargs: Any) -> None:
         CcxtInstrumentor._active = True
-        wrapt.register_post_import_hook(_hook_exchanges, "ccxt.base.exchange")
+        on_import("ccxt.base.exchange", _hook_exchanges)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         CcxtInstrumentor._active = False

@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import sys
+import threading
+import time
 
 import ccxt
 import ccxt.async_support as ccxt_async
 import pytest
+import wrapt.importer
 from opentelemetry.instrumentation.dependencies import DependencyConflictError
 from opentelemetry.instrumentation.requests import RequestsInstrumentor
 from support import exported
@@ -16,6 +21,7 @@ from support import exported
 from otel_trading.demo.fake_exchange import FakeExchange
 from otel_trading.instrumentation import calls
 from otel_trading.instrumentation.alpaca import AlpacaInstrumentor
+from otel_trading.instrumentation.calls import on_import
 from otel_trading.instrumentation.ccxt import CcxtInstrumentor
 from otel_trading.sampling import parentbased_trading_sampler
 
@@ -132,3 +138,39 @@ def test_uninstrument_restores_the_library(spans, instrumented, venue):
         assert [s.name for s in spans.finished()] == ["ccxt fetch_ticker"]
     finally:
         CcxtInstrumentor().instrument()
+
+
+def test_a_fork_while_another_thread_imports_does_not_block_the_child(tmp_path, monkeypatch):
+    # the lazy import hooks put a finder with a lock in front of every import; an exporter thread
+    # importing at the moment of a fork must not leave the child's imports waiting for it forever
+    on_import("a_module_nobody_imports", lambda module: None)
+    (tmp_path / "imported_in_the_child.py").write_text("VALUE = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    held, release = threading.Event(), threading.Event()
+
+    def importing_thread():
+        with wrapt.importer._post_import_hooks_lock:  # as inside an import
+            held.set()
+            release.wait(5)
+
+    thread = threading.Thread(target=importing_thread)
+    thread.start()
+    held.wait()
+    threading.Timer(0.2, release.set).start()
+    pid = os.fork()
+    if pid == 0:  # the child: one import, then out
+        try:
+            import imported_in_the_child  # noqa: F401
+        finally:
+            os._exit(0)
+    thread.join()
+    deadline, status = time.monotonic() + 10, (0, 0)
+    while status == (0, 0) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        status = os.waitpid(pid, os.WNOHANG)
+    if status == (0, 0):
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+    assert status != (0, 0), "the forked child could not import: the import hook lock was inherited held"
+    assert os.waitstatus_to_exitcode(status[1]) == 0
+    assert "imported_in_the_child" not in sys.modules  # imported in the child only
