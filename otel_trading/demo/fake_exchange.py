@@ -97,8 +97,8 @@ class FakeExchange:
             price = PRICES.get(query.get("symbol", ""), 100.0)
             return 200, [{"a": 1, "p": f"{price:.2f}", "q": "0.1", "f": 1, "l": 1, "T": _now_ms(), "m": True, "M": True}]
         if route == ("GET", "/klines"):
-            price = f"{PRICES.get(query.get('symbol', ''), 100.0):.2f}"
-            return 200, [[_now_ms() - 60_000, price, price, price, price, "10", _now_ms(), "1", 1, "5", "1", "0"]]
+            close = f"{PRICES.get(query.get('symbol', ''), 100.0):.2f}"
+            return 200, [[_now_ms() - 60_000, close, close, close, close, "10", _now_ms(), "1", 1, "5", "1", "0"]]
         if route == ("GET", "/account"):
             return 200, {"balances": [{"asset": "BTC", "free": "1.0", "locked": "0.0"}, {"asset": "USDT", "free": "100000.0", "locked": "0.0"}], "updateTime": _now_ms(), "accountType": "SPOT"}
         if route == ("POST", "/order"):

@@ -299,7 +299,7 @@ class Pipeline:
     def _exchange(self) -> Any:
         """This thread's ccxt exchange (requests sessions are not shared between threads)."""
         local = self.__dict__.setdefault("_local", threading.local())
-        if not hasattr(local, "exchange"):
+        if not hasattr(local, "exchange") and self.config.exchange is not None:
             token = otel_context.attach(otel_context.Context())  # loading markets is set-up, not part of an order's trace
             try:
                 local.exchange = self.config.exchange()

@@ -46,7 +46,7 @@ def on_import(module: str, hook: Callable[[Any], None]) -> None:
     across ``fork`` instead, as CPython does with its own import lock.
     """
     if not _fork_safe:
-        lock = wrapt.importer._post_import_hooks_lock
+        lock = wrapt.importer._post_import_hooks_lock  # type: ignore[attr-defined]  # wrapt's typing leaves its importer out
         os.register_at_fork(before=lock.acquire, after_in_parent=lock.release, after_in_child=lock.release)
         _fork_safe.append(True)
     wrapt.register_post_import_hook(hook, module)
