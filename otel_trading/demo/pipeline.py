@@ -356,7 +356,9 @@ class Pipeline:
     def _poll_fills(self) -> None:
         """ccxt mode: look each acked order up after a short while (the fake fills it then) and book its fill."""
         rng = random.Random(self.config.seed * 10 + 3)
-        exchange = self._exchange()
+        exchange, loop, fills = self._exchange(), self.loop, self.fills
+        if loop is None or fills is None:  # set by run() before the threads start
+            return
         while (msg := self.orders.get()) is not None:
             body = msg.body
             time.sleep(rng.uniform(0.005, 0.05))
@@ -371,7 +373,7 @@ class Pipeline:
             signed = filled if body["side"] == "buy" else -filled
             self.venue_positions[body["symbol"]] = self.venue_positions.get(body["symbol"], 0) + signed
             fill = {**body, "fill_id": f"{body['exchange_id']}:{filled:g}", "quantity": filled, "price": order.get("average") or body["limit"], "liquidity": "maker"}
-            self.loop.call_soon_threadsafe(self.fills.put_nowait, fill)
+            loop.call_soon_threadsafe(fills.put_nowait, fill)
 
     def _handle(self, msg: Message, rng: random.Random) -> list[dict]:
         body = msg.body
