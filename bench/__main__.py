@@ -37,6 +37,8 @@ FULL = {
     "sustained": (2_000, 1),
     "outage": (60, 1),  # seconds without a collector (bench/outage.py)
     "export_process": (0, 0),  # bench/export_process.py sizes its own items
+    "ccxt_order": (5_000, 7),
+    "ccxt_dropped": (50_000, 7),
 }
 QUICK = {
     "span": (2_000, 3),
@@ -50,6 +52,8 @@ QUICK = {
     "sustained": (150, 1),
     "outage": (4, 1),
     "export_process": (0, 0),
+    "ccxt_order": (400, 3),
+    "ccxt_dropped": (2_000, 3),
 }
 
 
@@ -119,6 +123,19 @@ def rows(results: dict) -> list[tuple[str, str, str, str, str]]:
             )
         )
     cost_row("metric", "Metric: counter add (3 attrs) + histogram record vs raw SDK")
+    if not err("ccxt_order", "ccxt create_order instrumentation vs one helper order span"):
+        r = results["ccxt_order"]
+        http = r["http"]
+        out.append(
+            (
+                "ccxt create_order instrumentation vs one helper order span",
+                _us(r["baseline_ns"]) + " helper span",
+                _us(r["ours_ns"] - r["uninstrumented_ns"]) + " added",
+                f"{(r['ours_ns'] - r['uninstrumented_ns']) / r['baseline_ns']:.2f}x time",
+                f"loopback fake exchange: {_us(http['baseline_ns'])} bare, {_us(http['ours_ns'])} instrumented ({http['ours_ns'] / http['baseline_ns']:.2f}x)",
+            )
+        )
+    cost_row("ccxt_dropped", "Dropped ccxt fetch_ticker (instrumentation) vs raw SDK span, ALWAYS_OFF")
     if not err("overhead", "Tracing overhead: handler + span + OTLP export"):
         r = results["overhead"]
         out.append(

@@ -15,6 +15,7 @@ import json
 import os
 import resource as _resource
 import statistics
+import subprocess
 import sys
 import time
 from typing import Any, Callable
@@ -547,6 +548,84 @@ def item_rss(n: int, reps: int) -> dict:
     }
 
 
+def _ccxt_bench_setup(sampler=None):
+    """ccxt instrumented as opentelemetry-instrument does it, trading metrics on an SDK MeterProvider, and
+    ``Answered``: a binance class whose unified methods answer at once (the instrumentation's cost alone)."""
+    from opentelemetry import metrics
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    from otel_trading.instrumentation.ccxt import CcxtInstrumentor
+
+    _provider(sampler)
+    metrics.set_meter_provider(MeterProvider(metric_readers=[InMemoryMetricReader()]))
+    CcxtInstrumentor().instrument()
+    import ccxt
+
+    order = {"id": "1", "clientOrderId": "c-1", "status": "open", "symbol": "BTC/USDT", "side": "buy", "type": "limit", "filled": 0.0, "average": None, "trades": []}
+
+    class Answered(ccxt.binance):
+        def create_order(self, symbol, type, side, amount, price=None, params={}):  # noqa: A002 - ccxt's names
+            return order
+
+        def fetch_ticker(self, symbol, params={}):
+            return None
+
+    return ccxt, Answered
+
+
+def item_ccxt_order(n: int, reps: int) -> dict:
+    """Instrumented ccxt create_order: its added cost (the venue answering at once) vs one helper order span;
+    and instrumented vs uninstrumented binance create_order against the local fake exchange (loopback HTTP)."""
+    from otel_trading.demo import fake_exchange
+    from otel_trading.demo.fake_exchange import FakeExchange
+    from otel_trading.trading.tracing import order_span
+
+    ccxt, Answered = _ccxt_bench_setup()
+    answered = Answered()
+    args = ("BTC/USDT", "limit", "buy", 0.01, 49_000)
+
+    def helper_span():
+        with order_span("order", action="submit", symbol="BTC/USDT", venue="binance", side="buy", order_type="limit", quantity=0.01, limit_price=49_000.0):
+            pass
+
+    def noop():
+        pass
+
+    result = compare(helper_span, lambda: answered.create_order(*args), n, reps)
+    result["uninstrumented_ns"] = compare(noop, lambda: Answered.__dict__["create_order"].__wrapped__(answered, *args), n, reps)["ours_ns"]
+    # the fake exchange in its own process, as a venue is: its work does not share this interpreter
+    server = subprocess.Popen([sys.executable, "-m", "otel_trading.demo.fake_exchange"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        url = server.stdout.readline().strip()
+        exchange = fake_exchange.route(ccxt.binance(FakeExchange.ccxt_config()), url)
+        exchange.load_markets()
+        raw = type(exchange).__dict__["create_order"].__wrapped__
+        result["http"] = compare(lambda: raw(exchange, *args), lambda: exchange.create_order(*args), max(n // 20, 20), reps)
+    finally:
+        server.stdin.close()
+        server.wait(10)
+    return result
+
+
+def item_ccxt_dropped(n: int, reps: int) -> dict:
+    """Instrumented ccxt fetch_ticker dropped by the trading sampler (market_data=0), the venue answering at once,
+    vs a raw SDK span under ALWAYS_OFF."""
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+    from otel_trading.sampling import TradingSampler
+
+    _, Answered = _ccxt_bench_setup(TradingSampler("market_data=0"))
+    answered = Answered()
+    off = _provider_local(ALWAYS_OFF).get_tracer("bench")
+    raw_attrs = {"trading.span.kind": "market_data", "trading.symbol": "BTC/USDT", "trading.venue": "binance"}
+
+    def off_span():
+        with off.start_as_current_span("ccxt fetch_ticker", attributes=raw_attrs):
+            pass
+
+    return compare(off_span, lambda: answered.fetch_ticker("BTC/USDT"), n, reps)
+
 ITEMS = {
     "span": item_span,
     "dropped": item_dropped,
@@ -558,6 +637,8 @@ ITEMS = {
     "rss": item_rss,
     "sustained": item_sustained,
     "outage": outage.item_outage,
+    "ccxt_order": item_ccxt_order,
+    "ccxt_dropped": item_ccxt_dropped,
 }
 
 

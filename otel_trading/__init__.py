@@ -169,6 +169,9 @@ if TYPE_CHECKING:  # explicit re-exports (``name as name``) for type checkers
         order_acked as order_acked,
     )
     from otel_trading.trading.tracing import (
+        register_order as register_order,
+    )
+    from otel_trading.trading.tracing import (
         order_link as order_link,
     )
     from otel_trading.trading.tracing import (
@@ -222,6 +225,7 @@ _EXPORTS = {
     "order_link": "otel_trading.trading.tracing",
     "order_traceparent": "otel_trading.trading.tracing",
     "order_acked": "otel_trading.trading.tracing",
+    "register_order": "otel_trading.trading.tracing",
     "add_event": "otel_trading.trading.tracing",
     "set_attributes": "otel_trading.trading.tracing",
     "record_error": "otel_trading.trading.tracing",

@@ -8,7 +8,7 @@ On by default. Two checks:
   letters and digits) and the verdict is cached per key, so a known key costs
   one dict lookup.
 * **values** that look secret, inside any string: ``key=value`` / ``key: value``
-  pairs whose key looks secret, ``Bearer``/``Basic`` credentials, JWTs, well
+  pairs whose key looks secret (also ``signature=``/``nonce=`` in signed exchange URLs), ``Bearer``/``Basic`` credentials, JWTs, well
   known API key shapes (``sk_live_...``, ``AKIA...``, ``ghp_...``, ``xox?-...``),
   PEM private keys, card numbers (13-19 digits passing the Luhn check, last four
   kept) and IBANs (passing the mod-97 check), passwords in URLs and DSNs
@@ -79,11 +79,12 @@ DENY_SUBSTRINGS = (
     "iban",
     "routingnumber",
     "signature",
+    "nonce",
     "bearer",
     "jwt",
 )
 # normalised keys secret only as a whole word (too short to match inside other words)
-DENY_EXACT = frozenset({"pwd", "pin", "pan", "ssn", "otp", "auth", "key", "pass", "sid", "xapikey"})
+DENY_EXACT = frozenset({"pwd", "pin", "pan", "ssn", "otp", "auth", "key", "pass", "sid", "xapikey", "sig", "sign"})
 # keys otel-trading writes itself: never scanned
 SKIP_KEYS = frozenset({"timestamp", "level", "logger", "trace_id", "span_id", "service", "correlation_id", "event_name"})
 
@@ -94,7 +95,7 @@ KEY_QUALIFIERS = frozenset({"session", "api", "access", "secret", "private", "si
 FIX_SECRET_TAGS = ("554", "925", "96", "1402", "1404")
 PII_KINDS = ("email", "phone")
 
-_KV_KEYS = r"password|passwd|passphrase|pwd|pass|secret|client[-_]?secret|token|access[-_]?token|refresh[-_]?token|api[-_]?key|apikey|access[-_]?key|private[-_]?key|session[-_]?key|authorization|auth|cookie|session[-_]?id|account[-_]?(?:number|no)|card[-_]?number|signature|sig|credential|key"
+_KV_KEYS = r"password|passwd|passphrase|pwd|pass|secret|client[-_]?secret|token|access[-_]?token|refresh[-_]?token|api[-_]?key|apikey|access[-_]?key|private[-_]?key|session[-_]?key|authorization|auth|cookie|session[-_]?id|account[-_]?(?:number|no)|card[-_]?number|signature|sig|sign|nonce|credential|key"
 _VALUE_RE = re.compile(
     r"(?P<url>(?i:\b[a-z][a-z0-9+.-]*://)[^\s/@:]*:)(?P<urlv>[^\s/]+?)(?=@[^\s/@]+(?:[/?#\s]|$))"
     r"|(?P<ui>(?<![\w.%+:/-])[A-Za-z0-9._%+-]+:)(?P<uiv>[^\s/@:]+)(?=@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*(?::\d+)?(?:[/?#\s,;:\]]|$))"

@@ -1,18 +1,21 @@
 """Fixtures every test package may use: the loopback OTLP receiver, launched programs, clean logging,
-an in-memory metric reader on a fresh global MeterProvider."""
+fresh SDK providers swapped in as the globals (the API lets a process set its global providers once;
+the helpers read the globals, so each test installs its own provider directly and restores the old one)."""
 
 from __future__ import annotations
 
 import pytest
 import structlog
 import support
+from opentelemetry import trace as trace_api
 from opentelemetry.metrics import _internal as metrics_internal
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from otlp_receiver import OtlpReceiver
-from support import otlp_env, run_python
+from support import Spans, otlp_env, run_python
 
 from otel_trading import logs
+from otel_trading.trading import metrics, tracing
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -45,6 +48,28 @@ def clean_logging():
     logs.uninstall()
     structlog.reset_defaults()
     structlog.contextvars.clear_contextvars()
+
+
+@pytest.fixture
+def use_tracer_provider():
+    """Call with an optional sampler; returns Spans whose provider is the global one for the test."""
+    old = trace_api._TRACER_PROVIDER
+    metrics._warned.clear()
+    tracing.ORDERS.clear()
+
+    def install(sampler=None) -> Spans:
+        spans = Spans(sampler)
+        trace_api._TRACER_PROVIDER = spans.provider
+        return spans
+
+    yield install
+    trace_api._TRACER_PROVIDER = old
+    tracing.ORDERS.clear()
+
+
+@pytest.fixture
+def spans(use_tracer_provider) -> Spans:
+    return use_tracer_provider()
 
 
 @pytest.fixture

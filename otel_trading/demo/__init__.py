@@ -42,6 +42,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--dir", default=None, metavar="DIR", help=f"folder for the local files (default ./{DEFAULT_DIR})")
     parser.add_argument("--traces", type=int, default=3, metavar="N", help="order traces to print in the report (default 3)")
     parser.add_argument("--verbose", action="store_true", help="print every log line while running (default: warnings and errors)")
+    parser.add_argument(
+        "--exchange",
+        choices=("sim", "ccxt"),
+        default="sim",
+        help="where orders go: the in-process simulated venue (default) or ccxt against a local fake exchange "
+        "(needs `pip install otel-trading[ccxt]`; traced by otel-trading's ccxt instrumentation)",
+    )
     args = parser.parse_args(list(argv) if argv is not None else None)
     if args.duration <= 0 or args.rate <= 0:
         parser.error("--duration and --rate must be positive")
@@ -236,14 +243,25 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from otel_trading.demo import pipeline, report
 
-    config = pipeline.Config(duration=args.duration, rate=args.rate, seed=args.seed)
+    venue = None
+    if args.exchange == "ccxt":
+        try:
+            venue, exchange = _ccxt_exchange()
+        except ImportError:
+            print("otel-trading demo: --exchange ccxt needs ccxt: pip install 'otel-trading[ccxt]'", file=sys.stderr)
+            return 2
+    config = pipeline.Config(duration=args.duration, rate=args.rate, seed=args.seed, exchange=exchange if venue else None)
     print(
         f"otel-trading demo: {args.duration:g} s of simulated trading at {args.rate:g} ticks/s, seed {args.seed} "
         f"({'telemetry to ' + str(folder) + '/' if mode == 'local' else 'telemetry via ' + mode + ' set-up'})",
         flush=True,
     )
     started = time.monotonic()
-    stats = pipeline.run(config)
+    try:
+        stats = pipeline.run(config)
+    finally:
+        if venue is not None:
+            venue.stop()
     elapsed = time.monotonic() - started
 
     if telemetry is not None:
@@ -285,6 +303,33 @@ def _spooled() -> dict[str, int]:
             if tally.spooled:
                 out[signal] = out.get(signal, 0) + tally.spooled
     return out
+
+
+def _ccxt_exchange():
+    """The local fake exchange and a factory of ccxt clients trading on it, instrumented as
+    ``opentelemetry-instrument`` does (unless it already did)."""
+    import ccxt
+
+    from otel_trading.demo.fake_exchange import FakeExchange
+    from otel_trading.instrumentation.ccxt import CcxtInstrumentor
+
+    if not CcxtInstrumentor().is_instrumented_by_opentelemetry:
+        CcxtInstrumentor().instrument()
+    try:  # the HTTP calls under the ccxt spans, when the requests instrumentation is installed
+        from opentelemetry.instrumentation.requests import RequestsInstrumentor
+
+        if not RequestsInstrumentor().is_instrumented_by_opentelemetry:
+            RequestsInstrumentor().instrument()
+    except ImportError:
+        pass
+    venue = FakeExchange(slow_seconds=0.2).start()
+
+    def exchange():
+        client = venue.route(ccxt.binance(venue.ccxt_config(timeout=5_000)))
+        client.load_markets()
+        return client
+
+    return venue, exchange
 
 
 def _flush_global() -> None:

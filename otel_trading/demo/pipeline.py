@@ -13,6 +13,11 @@ trace holds the tick and the strategy's evaluation; each order is its own
 trace (so sampling the firehose never cuts an order) linked to the signal that
 caused it; fills arrive later in their own traces, linked to their order.
 Everything is driven by seeded random generators, one per component.
+
+With ``Config.exchange`` (``--exchange ccxt``) orders go through ccxt to the
+local fake exchange instead (``fake_exchange.py``), traced by otel-trading's
+ccxt instrumentation: the order span holds ``ccxt create_order`` and its HTTP
+call; the venue thread polls ``fetch_order`` for the fills.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import queue
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +45,7 @@ from otel_trading.trading import tracing as tt
 
 SYMBOLS = {"AAPL": 187.30, "MSFT": 414.20, "NVDA": 131.50, "ESZ6": 6020.25}
 VENUES = ("XNAS", "ARCA")
+CCXT_SYMBOLS = {"BTC/USDT": 50_000.0, "ETH/USDT": 3_000.0}  # what the fake exchange lists
 STRATEGY = "mm-demo-1"
 FEED = "sim-itch"
 CAPITAL = 1_000_000.0  # the simulated account's starting equity
@@ -57,6 +64,7 @@ class Config:
     venue_reject: float = 0.08
     venue_error: float = 0.03
     venue_slow: float = 0.05
+    exchange: Callable[[], Any] | None = None  # makes a ccxt exchange (one per thread): orders go through it
 
 
 @dataclass
@@ -116,7 +124,8 @@ class Pipeline:
         self.cash = 0.0
         self.entry_price: dict[str, float] = {}  # average entry price of each open position
         self.venue_reset_at = -1e9  # time.monotonic() of the venue's last session reset
-        self.last_price = dict(SYMBOLS)
+        self.symbols = CCXT_SYMBOLS if config.exchange else SYMBOLS
+        self.last_price = dict(self.symbols)
 
     # -- feed ---------------------------------------------------------------------------
 
@@ -131,7 +140,7 @@ class Pipeline:
     def _feed(self) -> None:
         rng = random.Random(self.config.seed * 10 + 1)
         interval = 1.0 / self.config.rate
-        prices = dict(SYMBOLS)
+        prices = dict(self.symbols)
         sequence = 0
         next_at = time.monotonic()
         while not self.stop_feed.is_set():
@@ -184,7 +193,8 @@ class Pipeline:
                     offset = tick * rng.randint(0, 3)
                     limit = round(msg.body["price"] + (offset if side == "buy" else -offset), 2)
                     tt.add_event("signal.fired", side=side, quantity=quantity)
-                    order = (msg, side, quantity, limit, span.get_span_context(), rng.choice(VENUES), rng.random())
+                    venue = rng.choice(VENUES) if self.config.exchange is None else "binance"
+                    order = (msg, side, quantity, limit, span.get_span_context(), venue, rng.random())
         finally:
             otel_context.detach(token)
         if order is not None:
@@ -230,18 +240,21 @@ class Pipeline:
                 if outcome == "rejected":
                     tt.set_attributes(status="rejected", reject_reason="risk_limit")  # on the order span
                     return
-                reply: queue.Queue = queue.Queue(maxsize=1)
-                headers: dict = {}
-                with tp.producer_span(f"orders.{venue}", headers, system="inproc", order_id=order_id):
-                    body = {"order_id": order_id, "symbol": symbol, "side": side, "quantity": quantity, "limit": limit, "venue": venue}
-                    self.orders.put(Message(headers, body, time.time_ns(), reply))
-                try:
-                    status, detail = reply.get(timeout=2.0)
-                except queue.Empty:
-                    status, detail = "error", "no answer from the venue within 2 s"
+                body = {"order_id": order_id, "symbol": symbol, "side": side, "quantity": quantity, "limit": limit, "venue": venue}
+                if self.config.exchange is not None:
+                    status, detail = self._send_ccxt(body, risk_draw)
+                else:
+                    reply: queue.Queue = queue.Queue(maxsize=1)
+                    headers: dict = {}
+                    with tp.producer_span(f"orders.{venue}", headers, system="inproc", order_id=order_id):
+                        self.orders.put(Message(headers, body, time.time_ns(), reply))
+                    try:
+                        status, detail = reply.get(timeout=2.0)
+                    except queue.Empty:
+                        status, detail = "error", "no answer from the venue within 2 s"
                 outcome = status
                 if status == "acked":
-                    seconds = tt.order_acked(order_id)
+                    seconds = tt.order_acked(order_id) if self.config.exchange is None else None  # ccxt: measured by the instrumentation
                     tt.set_attributes(status="acked")
                     tt.add_event("order.acked", status="acked")
                     self.stats.add("acked")
@@ -249,7 +262,8 @@ class Pipeline:
                 elif status == "rejected":
                     tt.set_attributes(status="rejected", reject_reason=detail)
                     tt.add_event("order.rejected", reject_reason=detail)
-                    tm.record_rejection(detail, venue, STRATEGY, symbol)
+                    if self.config.exchange is None:  # the ccxt instrumentation counts its rejections
+                        tm.record_rejection(detail, venue, STRATEGY, symbol)
                     self.stats.add("venue_rejected")
                     self.stats.note(self.stats.rejected_ids, order_id)
                     log.warning("order rejected by venue", order_id=order_id, reject_reason=detail, venue=venue)
@@ -263,13 +277,41 @@ class Pipeline:
                         log.error("order failed", order_id=order_id, venue=venue, exc_info=True)
         finally:
             otel_context.detach(token)
-            tm.record_order(side, "limit", venue, outcome, STRATEGY, symbol)
+            if self.config.exchange is None:  # the ccxt instrumentation counts the orders it sends
+                tm.record_order(side, "limit", venue, outcome, STRATEGY, symbol)
+
+    def _send_ccxt(self, body: dict, draw: float) -> tuple[str, Any]:
+        """The order through ccxt to the fake exchange; the venue draws pick its error and slow answers."""
+        import ccxt
+
+        exchange = self._exchange()
+        c = self.config
+        quantity = 999 if draw < c.venue_reject else 777 if draw < c.venue_reject + c.venue_error else 555 if draw < c.venue_reject + c.venue_error + c.venue_slow else body["quantity"]
+        try:
+            order = exchange.create_order(body["symbol"], "limit", body["side"], quantity, body["limit"], {"clientOrderId": body["order_id"]})
+        except (ccxt.InsufficientFunds, ccxt.InvalidOrder) as exc:
+            return "rejected", type(exc).__name__
+        except ccxt.BaseError as exc:
+            return "error", f"{type(exc).__name__}: {exc}"
+        self.orders.put(Message({}, {**body, "quantity": quantity, "exchange_id": order["id"]}, time.time_ns()))
+        return "acked", None
+
+    def _exchange(self) -> Any:
+        """This thread's ccxt exchange (requests sessions are not shared between threads)."""
+        local = self.__dict__.setdefault("_local", threading.local())
+        if not hasattr(local, "exchange") and self.config.exchange is not None:
+            token = otel_context.attach(otel_context.Context())  # loading markets is set-up, not part of an order's trace
+            try:
+                local.exchange = self.config.exchange()
+            finally:
+                otel_context.detach(token)
+        return local.exchange
 
     # -- venue: ack / reject / error, fills later ---------------------------------------------
 
     def venue(self) -> None:
         try:
-            self._venue()
+            self._venue() if self.config.exchange is None else self._poll_fills()
         except Exception:  # noqa: BLE001
             log.exception("venue failed")
         finally:
@@ -310,6 +352,28 @@ class Pipeline:
                 self.loop.call_soon_threadsafe(self.fills.put_nowait, fill)
             if not running and not pending:
                 break
+
+    def _poll_fills(self) -> None:
+        """ccxt mode: look each acked order up after a short while (the fake fills it then) and book its fill."""
+        rng = random.Random(self.config.seed * 10 + 3)
+        exchange, loop, fills = self._exchange(), self.loop, self.fills
+        if loop is None or fills is None:  # set by run() before the threads start
+            return
+        while (msg := self.orders.get()) is not None:
+            body = msg.body
+            time.sleep(rng.uniform(0.005, 0.05))
+            try:
+                order = exchange.fetch_order(body["exchange_id"], body["symbol"])
+            except Exception:  # noqa: BLE001 - one failed look-up must not stop the others
+                log.exception("fill look-up failed", order_id=body["order_id"])
+                continue
+            filled = order.get("filled") or 0
+            if not filled:
+                continue
+            signed = filled if body["side"] == "buy" else -filled
+            self.venue_positions[body["symbol"]] = self.venue_positions.get(body["symbol"], 0) + signed
+            fill = {**body, "fill_id": f"{body['exchange_id']}:{filled:g}", "quantity": filled, "price": order.get("average") or body["limit"], "liquidity": "maker"}
+            loop.call_soon_threadsafe(fills.put_nowait, fill)
 
     def _handle(self, msg: Message, rng: random.Random) -> list[dict]:
         body = msg.body
@@ -373,8 +437,10 @@ class Pipeline:
     async def _book(self, fill: dict) -> None:
         symbol, side, qty, price = fill["symbol"], fill["side"], fill["quantity"], fill["price"]
         slippage = (price - fill["limit"]) / fill["limit"] * 1e4 * (1 if side == "buy" else -1)
-        with tt.execution_span(
-            "execution.report",
+        # ccxt mode: the instrumentation made the fill's execution span; booking it is portfolio work
+        booking = tt.execution_span if self.config.exchange is None else tt.portfolio_span
+        with booking(
+            "execution.report" if self.config.exchange is None else "portfolio.book_fill",
             order_id=fill["order_id"],
             fill_id=fill["fill_id"],
             fill_price=price,
@@ -384,7 +450,8 @@ class Pipeline:
             venue=fill["venue"],
             symbol=symbol,
         ):
-            tm.record_fill(side, fill["venue"], fill["liquidity"], symbol)
+            if self.config.exchange is None:  # the ccxt instrumentation counts the fills it sees
+                tm.record_fill(side, fill["venue"], fill["liquidity"], symbol)
             tm.record_slippage(slippage, fill["venue"], side, symbol)
             tm.record_stage("portfolio")
             self.stats.add("fills")

@@ -36,6 +36,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, attach, set_value
+
 from otel_trading.export.losses import LOSSES
 from otel_trading.report import report, report_once
 
@@ -334,6 +336,8 @@ class SpoolingExporter:
 
     # --- the sender thread
     def _run(self) -> None:
+        # what this thread sends is telemetry: instrumented HTTP clients (requests, urllib3) must not trace it
+        attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
         last_check = time.monotonic()
         while True:
             replaying = self._spool_has_rows and self._healthy

@@ -523,6 +523,18 @@ def record_error(exc: BaseException, **kw: Any) -> None:
         _record_error(span, exc)
 
 
+def register_order(order_id: Any, venue: Any = None, order_type: Any = None, start_ns: int | None = None) -> None:
+    """Register the current span as the span of ``order_id``: for ids the venue assigns in its answer,
+    after the order span started (``start_ns``: when the order was sent, default now). Later fills,
+    cancels and ``order_acked`` then find it, as for an id given to ``order_span``."""
+    if type(order_id) not in _PLAIN:
+        bad_input(f"register_order: order id of type {type(order_id).__name__}", TypeError)
+        return
+    ctx = _get_current_span().get_span_context()
+    if ctx.is_valid:
+        ORDERS.put(order_id, _new_order(_Order, (ctx, start_ns or _time_ns(), venue, order_type)))
+
+
 def order_acked(order_id: Any) -> float | None:
     """Record ``trading.order.ack.duration`` for a registered order; returns the seconds, or None if unknown."""
     order = ORDERS.get(order_id)

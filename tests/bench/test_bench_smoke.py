@@ -37,6 +37,8 @@ ROWS = [
     "JSON log line (6 kv",
     "stdlib log line via bridge",
     "Metric: counter add",
+    "ccxt create_order instrumentation vs one helper order span",
+    "Dropped ccxt fetch_ticker",
     "Tracing overhead:",
     "Delivered spans/s to loopback receiver",
     "Delivered log records/s to loopback receiver",

@@ -1,0 +1,368 @@
+"""One call into a trading library, traced with the package's helpers.
+
+The library instrumentors (``ccxt``, ``alpaca``) only say what a method is: its
+trading span kind, the ``trading.*`` keywords its arguments carry, how to read
+the orders and fills in its answer and how to name its errors. This module does
+the rest the same way for every library: the span (one per outermost call; a
+library calling its own instrumented methods inside adds none), order
+registration and ack latency, fills as linked ``execution`` spans, the metrics,
+and errors (ERROR status, ``error.type``, ``trading.reject.reason``, a
+rejection counted; the exception is re-raised unchanged).
+
+Nothing here may break the trading call: describing the call or reading its
+answer is guarded, a failure is reported once on stderr and the call goes on.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import itertools
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import wrapt
+from opentelemetry import trace as trace_api
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
+
+from otel_trading.report import report_once
+from otel_trading.trading import metrics, tracing
+from otel_trading.trading.attributes import ORDER_ID
+
+ERROR_TYPE = "error.type"
+
+
+def on_import(module: str, hook: Callable[[Any], None]) -> None:
+    """Run ``hook(module)`` once the application imports ``module`` (now, if it already has).
+
+    wrapt's import hook finder takes a lock on every import; a fork while another thread (an
+    exporter) holds it would leave every import in the child blocked forever. The lock is held
+    across ``fork`` instead, as CPython does with its own import lock.
+    """
+    if not _fork_safe:
+        lock = wrapt.importer._post_import_hooks_lock  # type: ignore[attr-defined]  # wrapt's typing leaves its importer out
+        os.register_at_fork(before=lock.acquire, after_in_parent=lock.release, after_in_child=lock.release)
+        _fork_safe.append(True)
+    wrapt.register_post_import_hook(hook, module)
+
+
+_fork_safe: list[bool] = []
+
+
+class LibraryInstrumentor(BaseInstrumentor):
+    """A BaseInstrumentor that checks its own library even when told not to.
+
+    opentelemetry-instrument checks the *distribution's* ``instruments`` extra, then tells each
+    instrumentor to skip its own check; otel-trading ships several, so each checks its library anyway
+    and hands a conflict back to the loader, which logs a missing library at debug level (a bot
+    without ccxt sees nothing) and a version outside the supported range as an error.
+    """
+
+    def instrument(self, **kwargs: Any) -> Any:
+        if kwargs.pop("skip_dep_check", False):
+            kwargs.setdefault("raise_exception_on_conflict", True)
+        return super().instrument(**kwargs)
+
+_inside: ContextVar[bool] = ContextVar("otel_trading_library_call", default=False)
+_time_ns = time.time_ns
+_monotonic = time.monotonic
+
+
+class Fill(NamedTuple):
+    fill_id: str
+    price: float | None
+    quantity: float | None
+    liquidity: str | None = None
+
+
+class OrderState(NamedTuple):
+    """What an exchange answer says about one order."""
+
+    order_id: str | None
+    client_order_id: str | None = None
+    status: str | None = None
+    symbol: str | None = None
+    side: str | None = None
+    order_type: str | None = None
+    filled: float | None = None  # cumulative filled quantity
+    average: float | None = None  # average fill price
+    fills: Sequence[Fill] = ()
+
+
+@dataclass(frozen=True)
+class Method:
+    """How one library method maps onto trading telemetry."""
+
+    kind: str  # order, execution, reconciliation, market_data, portfolio
+    name: str  # span name
+    request: Callable[[Any, tuple, dict], dict[str, Any]]  # (instance, args, kwargs) -> trading keywords incl. venue
+    answer: Callable[[Any], Iterable[OrderState]] | None = None
+    reason: Callable[[Exception], str] | None = None  # error -> trading.reject.reason (order calls)
+    action: str | None = None  # submit, amend, cancel (order calls)
+
+
+# -- fills seen once -------------------------------------------------------------------
+
+
+class _Book:
+    """Per order: quantity already recorded as fills, quantity of distinct trades seen, trade ids seen.
+
+    A fill is recorded once: venues answer the same fills again on every poll, some as
+    trades with ids, some only as a growing cumulative quantity. Bounded LRU.
+    """
+
+    def __init__(self, size: int = 10_000):
+        self._size = size
+        self._orders: OrderedDict[tuple, list] = OrderedDict()
+
+    def new_fills(self, venue: Any, state: OrderState) -> list[Fill]:
+        key = (venue, state.order_id)
+        entry = self._orders.get(key)
+        if entry is None:
+            if not state.fills and not state.filled:
+                return []
+            entry = self._orders[key] = [0.0, 0.0, set()]
+            if len(self._orders) > self._size:
+                self._orders.popitem(last=False)
+        out = []
+        for fill in state.fills:
+            if fill.fill_id in entry[2]:
+                continue
+            entry[2].add(fill.fill_id)
+            entry[1] += fill.quantity or 0.0
+            if entry[1] > entry[0] + 1e-12:
+                out.append(fill._replace(quantity=entry[1] - entry[0]))
+                entry[0] = entry[1]
+        if state.filled is not None and state.filled > entry[0] + 1e-12:
+            out.append(Fill(f"{state.order_id}:{state.filled:g}", state.average, state.filled - entry[0]))
+            entry[0] = state.filled
+        return out
+
+    def clear(self) -> None:
+        self._orders.clear()
+
+
+FILLS = _Book()
+
+
+class _Requests:
+    """Market-data requests per (feed, symbol), handed to ``record_tick`` at most once a second and at exit.
+
+    An SDK counter add costs more than the dropped span it would count, so a call only
+    advances an ``itertools.count`` (atomic under the GIL, no lock); the flush reads each
+    count by taking one more step and subtracting its own steps. Nothing is lost.
+    """
+
+    _MAX_KEYS = 10_000  # beyond this many (feed, symbol) pairs, new symbols count under their feed only
+
+    def __init__(self, interval: float = 1.0):
+        self._interval = interval
+        self._counts: dict[tuple, list] = {}  # key -> [itertools.count, flushes, reported]
+        self._lock = threading.Lock()
+        self._next = 0.0
+
+    def add(self, feed: Any, symbol: Any) -> None:
+        entry = self._counts.get((feed, symbol))
+        if entry is None:
+            key = (feed, symbol) if len(self._counts) < self._MAX_KEYS else (feed, None)
+            entry = self._counts.setdefault(key, [itertools.count(), 0, 0])
+        next(entry[0])
+        if _monotonic() >= self._next:
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            if not self._next:
+                atexit.register(self.flush)  # registered after the SDK's shutdown hooks, so it runs before them
+            self._next = _monotonic() + self._interval
+            for (feed, symbol), entry in list(self._counts.items()):
+                total = next(entry[0]) - entry[1]
+                entry[1] += 1
+                if total > entry[2]:
+                    metrics.record_tick(feed, symbol, total - entry[2])
+                    entry[2] = total
+
+
+REQUESTS = _Requests()
+
+
+# -- the traced call -----------------------------------------------------------------------
+
+
+class Call:
+    """``with Call(method, kw): result = library(); call.answered(result)``."""
+
+    __slots__ = ("method", "kw", "_scope", "_token", "_start_ns")
+
+    def __init__(self, method: Method, kw: dict[str, Any]):
+        self.method = method
+        self.kw = kw
+
+    def __enter__(self) -> Call:
+        self._token = _inside.set(True)
+        method, kw = self.method, self.kw
+        if method.kind == "order":
+            self._scope = tracing.order_span(method.name, action=method.action, **kw)
+        else:
+            order_id = kw.pop("order_id", None)  # a look-up is no fill: no fill latency for it
+            link = tracing.order_link(order_id) if order_id is not None else None
+            attributes = {ORDER_ID: order_id} if order_id is not None else None
+            self._scope = tracing.trading_span(method.kind, method.name, attributes=attributes, links=[link] if link else None, **kw)
+        self._scope.__enter__()
+        self._start_ns = _time_ns()
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if isinstance(exc, Exception):
+            _guarded(self._failed, exc)
+        self._scope.__exit__(exc_type, exc, tb)
+        _inside.reset(self._token)
+
+    def answered(self, result: Any) -> None:
+        if self.method.answer is not None:
+            _guarded(self._answered, result)
+
+    def _answered(self, result: Any) -> None:
+        method, kw = self.method, self.kw
+        assert method.answer is not None  # answered() checked
+        states = list(method.answer(result))
+        venue = kw.get("venue")
+        if len(states) == 1 and method.kind in ("order", "execution"):
+            state = states[0]
+            found = {"order_id": state.order_id, "client_order_id": state.client_order_id, "status": state.status}
+            tracing.set_attributes(**{k: v for k, v in found.items() if v is not None})
+            if method.action in ("submit", "amend") and state.order_id is not None and state.order_id != kw.get("order_id"):
+                # a new order, or an amend the venue answered with a new id: later calls link to this span
+                order_type = state.order_type or kw.get("order_type")
+                tracing.register_order(state.order_id, venue, order_type, self._start_ns)
+                if method.action == "submit":
+                    tracing.order_acked(state.order_id)
+                    metrics.record_order(state.side or kw.get("side"), order_type, venue, state.status or "new", symbol=state.symbol or kw.get("symbol"))
+        for state in states:
+            if state.order_id is not None:
+                for fill in FILLS.new_fills(venue, state):
+                    _fill(state, fill, venue, kw)
+
+    def _failed(self, exc: Exception) -> None:
+        span = trace_api.get_current_span()
+        error_type = f"{type(exc).__module__}.{type(exc).__qualname__}"
+        if self.method.kind == "order" and self.method.reason is not None:
+            kw = self.kw
+            reason = self.method.reason(exc)
+            if span.is_recording():
+                span.set_attributes({ERROR_TYPE: error_type, "trading.reject.reason": reason})
+            if self.method.action in ("submit", "amend"):  # a refused cancel is no order rejection
+                metrics.record_rejection(reason, kw.get("venue"), symbol=kw.get("symbol"))
+            if self.method.action == "submit":
+                metrics.record_order(kw.get("side"), kw.get("order_type"), kw.get("venue"), "rejected", symbol=kw.get("symbol"))
+        elif span.is_recording():
+            span.set_attribute(ERROR_TYPE, error_type)
+
+
+def _fill(state: OrderState, fill: Fill, venue: Any, kw: dict) -> None:
+    side = state.side or kw.get("side")
+    symbol = state.symbol or kw.get("symbol")
+    with tracing.execution_span("fill", order_id=state.order_id, fill_id=fill.fill_id, fill_price=fill.price, fill_quantity=fill.quantity, liquidity=fill.liquidity, side=side, symbol=symbol, venue=venue):
+        pass
+    metrics.record_fill(side, venue, fill.liquidity, symbol)
+
+
+# -- wrappers (wrapt signature) ------------------------------------------------------------
+
+
+def sync_wrapper(method: Method) -> Callable[..., Any]:
+    if method.kind == "market_data":
+        return _market_data_wrapper(method)
+
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
+        if _inside.get():
+            return wrapped(*args, **kwargs)
+        call = _start(method, instance, args, kwargs)
+        if call is None:
+            return wrapped(*args, **kwargs)
+        with call:
+            result = wrapped(*args, **kwargs)
+            call.answered(result)
+            return result
+
+    return wrapper
+
+
+def async_wrapper(method: Method) -> Callable[..., Any]:
+    if method.kind == "market_data":
+        return _market_data_wrapper(method, awaited=True)
+
+    async def run(wrapped: Callable[..., Any], call: Call, args: tuple, kwargs: dict) -> Any:
+        with call:
+            result = await wrapped(*args, **kwargs)
+            call.answered(result)
+            return result
+
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
+        if _inside.get():
+            return wrapped(*args, **kwargs)
+        call = _start(method, instance, args, kwargs)
+        if call is None:
+            return wrapped(*args, **kwargs)
+        return run(wrapped, call, args, kwargs)
+
+    return wrapper
+
+
+def _market_data_wrapper(method: Method, awaited: bool = False) -> Callable[..., Any]:
+    """The hot path: a market-data call the sampler drops costs a dict increment and a non-recording span."""
+    name, request, span = method.name, method.request, tracing.market_data_span
+
+    def scope(instance: Any, args: tuple, kwargs: dict) -> Any:
+        try:
+            kw = request(instance, args, kwargs)
+            REQUESTS.add(kw["feed"], kw["symbol"])
+            return span(name, **kw)
+        except Exception as exc:  # noqa: BLE001 - an odd call is traced less, never broken
+            report_once(f"could not read the arguments of {name} ({exc!r}); the call is not traced")
+            return contextlib.nullcontext()
+
+    async def run(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
+        with scope(instance, args, kwargs):
+            return await wrapped(*args, **kwargs)
+
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
+        if _inside.get():
+            return wrapped(*args, **kwargs)
+        if awaited:
+            return run(wrapped, instance, args, kwargs)
+        with scope(instance, args, kwargs):
+            return wrapped(*args, **kwargs)
+
+    return wrapper
+
+
+def _start(method: Method, instance: Any, args: tuple, kwargs: dict) -> Call | None:
+    try:
+        return Call(method, {k: v for k, v in method.request(instance, args, kwargs).items() if v is not None})
+    except Exception as exc:  # noqa: BLE001 - an odd call is traced less, never broken
+        report_once(f"could not read the arguments of {method.name} ({exc!r}); the call is not traced")
+        return None
+
+
+def _guarded(step: Callable[[Any], None], value: Any) -> None:
+    try:
+        step(value)
+    except Exception as exc:  # noqa: BLE001 - telemetry never breaks the trading call
+        report_once(f"could not record telemetry for a library call ({exc!r}); the call itself is unaffected")
+
+
+def number(value: Any) -> float | None:
+    """A quantity or price as a float (venues answer strings, Decimals, None)."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None

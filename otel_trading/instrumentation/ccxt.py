@@ -1,0 +1,226 @@
+"""``ccxt`` instrumentor: trading spans and metrics for the unified API of every exchange class.
+
+Each exchange class implements the unified methods itself, so they are wrapped
+where the class resolves them, the first time an instance of that class is
+created (``BaseExchange.__init__`` is the one hook every exchange shares, sync,
+``ccxt.async_support`` and ``ccxt.pro``). Nothing is imported or wrapped until
+the application imports ccxt.
+
+| Methods | Span kind |
+|---|---|
+| ``create_order``, ``create_*_order``, ``edit_order``, ``cancel_order``, ``cancel_orders``, ``cancel_all_orders`` | ``order`` |
+| ``fetch_order``, ``watch_orders``, ``watch_my_trades`` | ``execution`` |
+| ``fetch_orders``, ``fetch_open_orders``, ``fetch_closed_orders``, ``fetch_canceled_orders``, ``fetch_my_trades``, ``fetch_order_trades`` | ``reconciliation`` |
+| ``fetch_ticker(s)``, ``fetch_order_book``, ``fetch_trades``, ``fetch_ohlcv``, other ``watch_*`` | ``market_data`` |
+| ``fetch_balance``, ``fetch_positions``, ``watch_balance``, ``watch_positions`` | ``portfolio`` |
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import sys
+from collections.abc import Callable, Collection, Iterable
+from typing import Any
+
+import wrapt
+from opentelemetry.instrumentation.utils import unwrap
+
+from otel_trading.instrumentation.calls import Fill, LibraryInstrumentor, Method, OrderState, async_wrapper, number, on_import, sync_wrapper
+from otel_trading.report import report_once
+
+_ORDER_ACTIONS = {"create_order": "submit", "edit_order": "amend", "cancel_order": "cancel", "cancel_orders": "cancel", "cancel_all_orders": "cancel"}
+_VARIANT = re.compile(r"^create_\w+_order$")
+_KINDS = {
+    "fetch_order": "execution",
+    "watch_orders": "execution",
+    "watch_my_trades": "execution",
+    **dict.fromkeys(("fetch_orders", "fetch_open_orders", "fetch_closed_orders", "fetch_canceled_orders", "fetch_my_trades", "fetch_order_trades"), "reconciliation"),
+    **dict.fromkeys(("fetch_ticker", "fetch_tickers", "fetch_order_book", "fetch_trades", "fetch_ohlcv"), "market_data"),
+    **dict.fromkeys(("watch_orders_for_symbols", "watch_my_trades_for_symbols"), "execution"),
+    **dict.fromkeys(("fetch_balance", "fetch_positions", "watch_balance", "watch_position", "watch_positions", "watch_position_for_symbols"), "portfolio"),
+}
+_HELPERS = {"watch_multiple"}  # internal building blocks of the watch_* methods
+_WITH_ORDERS = {"order", "execution", "reconciliation"}  # kinds whose answers carry orders or fills
+_CLIENT_ORDER_ID_PARAMS = ("clientOrderId", "newClientOrderId", "clientOid", "client_order_id")
+# ccxt error class -> trading.reject.reason; the first class in the error's MRO found here wins
+_REASONS = {
+    "InsufficientFunds": "insufficient_funds",
+    "OrderNotFound": "order_not_found",
+    "InvalidOrder": "invalid_order",
+    "BadSymbol": "bad_symbol",
+    "RateLimitExceeded": "rate_limit",
+    "DDoSProtection": "rate_limit",
+    "RequestTimeout": "timeout",
+    "NetworkError": "network",
+    "AuthenticationError": "authentication",
+    "PermissionDenied": "permission_denied",
+    "AccountSuspended": "account_suspended",
+    "NotSupported": "not_supported",
+    "BadRequest": "bad_request",
+    "ExchangeError": "exchange_error",
+}
+
+
+class CcxtInstrumentor(LibraryInstrumentor):
+    """``opentelemetry-instrument`` turns it on (entry point ``ccxt``) when ccxt is installed."""
+
+    _wrapped: list[tuple[type, str]] = []
+    _classes: set[type] = set()
+    _active = False
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return ("ccxt >= 4.0",)
+
+    def _instrument(self, **kwargs: Any) -> None:
+        CcxtInstrumentor._active = True
+        on_import("ccxt.base.exchange", _hook_exchanges)
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        CcxtInstrumentor._active = False
+        module = sys.modules.get("ccxt.base.exchange")
+        if module is not None:
+            unwrap(module.BaseExchange, "__init__")
+        for cls, name in self._wrapped:
+            unwrap(cls, name)
+        self._wrapped.clear()
+        self._classes.clear()
+
+
+def _hook_exchanges(module: Any) -> None:
+    if CcxtInstrumentor._active and not isinstance(module.BaseExchange.__init__, wrapt.FunctionWrapper):
+        wrapt.wrap_function_wrapper(module.BaseExchange, "__init__", _on_init)
+
+
+def _on_init(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> None:
+    wrapped(*args, **kwargs)
+    cls = type(instance)
+    if cls not in CcxtInstrumentor._classes:
+        try:
+            _instrument_class(cls)
+        except Exception as exc:  # noqa: BLE001 - an exchange we cannot instrument still trades
+            report_once(f"ccxt: could not instrument {cls.__name__} ({exc!r}); its calls are not traced")
+        CcxtInstrumentor._classes.add(cls)
+
+
+def _instrument_class(cls: type) -> None:
+    for name in dir(cls):
+        kind = _kind(name)
+        if kind is None:
+            continue
+        owner = next((klass for klass in cls.__mro__ if name in klass.__dict__), None)
+        if owner is None or (owner, name) in CcxtInstrumentor._wrapped:
+            continue
+        function = owner.__dict__[name]
+        if not inspect.isfunction(function):
+            continue
+        method = Method(
+            kind,
+            f"ccxt {name}",
+            _request_reader(function, name, kind),
+            _states if kind in _WITH_ORDERS else None,
+            reject_reason,
+            _ORDER_ACTIONS.get(name, "submit") if kind == "order" else None,
+        )
+        wrapper = async_wrapper(method) if inspect.iscoroutinefunction(function) else sync_wrapper(method)
+        wrapt.wrap_function_wrapper(owner, name, wrapper)
+        CcxtInstrumentor._wrapped.append((owner, name))
+
+
+def _kind(name: str) -> str | None:
+    if name in _ORDER_ACTIONS or _VARIANT.match(name):
+        return "order"
+    kind = _KINDS.get(name)
+    if kind is None and name.startswith("watch_") and name not in _HELPERS and not name.endswith("_helper"):
+        return "market_data"
+    return kind
+
+
+def _request_reader(function: Callable[..., Any], name: str, kind: str) -> Callable[[Any, tuple, dict], dict[str, Any]]:
+    """(instance, args, kwargs) -> trading keywords, by the unified parameter names, resolved once per method."""
+    positions = {p: i - 1 for i, p in enumerate(inspect.signature(function).parameters) if i > 0}  # without self
+    side = "buy" if "_buy_" in name else "sell" if "_sell_" in name else None
+    order_type = "limit" if "_limit_" in name else "market" if "_market_" in name else None
+
+    def arg(args: tuple, kwargs: dict, key: str) -> Any:
+        i = positions.get(key)
+        return args[i] if i is not None and i < len(args) else kwargs.get(key)
+
+    symbol_at = positions.get("symbol")
+    if kind == "market_data" and symbol_at is not None:
+
+        def read_market_data(instance: Any, args: tuple, kwargs: dict) -> dict[str, Any]:  # the hot path
+            venue = instance.id
+            return {"symbol": args[symbol_at] if symbol_at < len(args) else kwargs.get("symbol"), "venue": venue, "feed": venue}
+
+        return read_market_data
+
+    def read(instance: Any, args: tuple, kwargs: dict) -> dict[str, Any]:
+        venue = getattr(instance, "id", None)
+        symbol = arg(args, kwargs, "symbol")
+        if symbol is None and (symbols := arg(args, kwargs, "symbols")):
+            symbol = ",".join(symbols) if isinstance(symbols, list | tuple) else symbols
+        if kind == "market_data":
+            return {"symbol": symbol, "venue": venue, "feed": venue}
+        kw: dict[str, Any] = {"symbol": symbol, "venue": venue}
+        if kind == "order":
+            params = arg(args, kwargs, "params")
+            client_order_id = next((params[k] for k in _CLIENT_ORDER_ID_PARAMS if k in params), None) if isinstance(params, dict) else None
+            kw.update(
+                order_id=_text(arg(args, kwargs, "id")),
+                client_order_id=_text(client_order_id),
+                side=arg(args, kwargs, "side") or side,
+                order_type=arg(args, kwargs, "type") or order_type,
+                quantity=number(arg(args, kwargs, "amount")),
+                limit_price=number(arg(args, kwargs, "price")),
+            )
+        elif kind == "execution":
+            kw["order_id"] = _text(arg(args, kwargs, "id"))
+        return kw
+
+    return read
+
+
+def _states(result: Any) -> Iterable[OrderState]:
+    """Orders in a unified answer: one order, a list of orders, or a list of trades (grouped by order)."""
+    items = [result] if isinstance(result, dict) else result if isinstance(result, list) else ()
+    trades: dict[str, list[Fill]] = {}
+    first: dict[str, dict] = {}
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        if "filled" in item or "remaining" in item:
+            yield OrderState(
+                _text(item.get("id")),
+                _text(item.get("clientOrderId")),
+                item.get("status"),
+                item.get("symbol"),
+                item.get("side"),
+                item.get("type"),
+                number(item.get("filled")),
+                number(item.get("average")),
+                [_fill(t) for t in item.get("trades") or () if isinstance(t, dict)],
+            )
+        elif item.get("order") is not None:
+            order_id = str(item["order"])
+            trades.setdefault(order_id, []).append(_fill(item))
+            first.setdefault(order_id, item)
+    for order_id, fills in trades.items():
+        trade = first[order_id]
+        yield OrderState(order_id, symbol=trade.get("symbol"), side=trade.get("side"), order_type=trade.get("type"), fills=fills)
+
+
+def _fill(trade: dict) -> Fill:
+    return Fill(_text(trade.get("id")) or "", number(trade.get("price")), number(trade.get("amount")), trade.get("takerOrMaker"))
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def reject_reason(exc: Exception) -> str:
+    for cls in type(exc).__mro__:
+        reason = _REASONS.get(cls.__name__)
+        if reason is not None:
+            return reason
+    return "error"
