@@ -87,6 +87,9 @@ DENY_SUBSTRINGS = (
 DENY_EXACT = frozenset({"pwd", "pin", "pan", "ssn", "otp", "auth", "key", "pass", "sid", "xapikey", "sig", "sign"})
 # keys otel-trading writes itself: never scanned
 SKIP_KEYS = frozenset({"timestamp", "level", "logger", "trace_id", "span_id", "service", "correlation_id", "event_name"})
+# the message itself: its value is always scanned, but never masked whole by a key rule (OTEL_TRADING_REDACT_KEYS=e
+# would otherwise blank every log line)
+MESSAGE_KEYS = frozenset({"event", "message", "msg", "body"})
 
 # words that make a key secret wherever they stand in it (``broker.pass``, ``pinCode``); ``key`` only after these
 DENY_WORDS = frozenset({"pass", "pwd", "pin", "otp", "sig", "passcode"})
@@ -225,7 +228,7 @@ class Redactor:
         if type(key) is not str:
             return 0
         norm = _normalise(key)
-        if key in self._allow or norm in self._allow:
+        if key in self._allow or norm in self._allow or key in MESSAGE_KEYS:
             verdict = 0
         elif norm in DENY_EXACT or any(d in norm for d in self._deny):
             verdict = 1

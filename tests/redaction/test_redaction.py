@@ -219,3 +219,10 @@ def test_configure_accepts_a_module_level_hook_function():
         get_logger("x").info("x", desk="d1")
     assert cap.lines()[0]["desk"] == "hidden"
     assert cap.settings.redact_hook == f"{__name__}:hook_for_configure"
+
+
+def test_a_deny_key_that_matches_the_message_key_masks_secrets_in_it_not_the_whole_message():
+    redactor = Redactor(deny=["e"])  # a careless OTEL_TRADING_REDACT_KEYS: every key with an "e"
+    out = redactor.redact_event({"event": "order sent password=hunter2", "venue": "XNAS"})
+    assert out["event"].startswith("order sent") and "hunter2" not in out["event"]
+    assert out["venue"] == "***"
