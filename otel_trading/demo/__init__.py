@@ -20,6 +20,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 from otel_trading.export.localfiles import DEMO_DIR as DEFAULT_DIR
@@ -128,14 +129,14 @@ def _setup(mode: str, folder: Path):
     """Configure telemetry for a demo run alone; returns the Telemetry handle."""
     from otel_trading.bootstrap import configure as sdk
 
-    keywords = {}
+    keywords: dict[str, Any] = {}
     if "OTEL_SERVICE_NAME" not in os.environ:
         keywords["service_name"] = "trading-demo"
     if "OTEL_TRACES_SAMPLER" not in os.environ:
         keywords["traces_sampler"] = "parentbased_trading"
         keywords["traces_sampler_arg"] = DEFAULT_SAMPLER_ARG
     if mode == "local":
-        os.environ["OTEL_TRADING_LOCAL_DIR"] = str(folder)
+        keywords["local_dir"] = str(folder)
         keywords.setdefault("metric_export_interval", 1000)
         registered = _local_exporters_registered()
         name = "local" if registered else "none"

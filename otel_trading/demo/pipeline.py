@@ -30,7 +30,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from opentelemetry import baggage, trace
@@ -153,7 +153,7 @@ class Pipeline:
                 tm.record_tick(FEED, symbol)
                 tm.record_stage("feed")
                 body = {"symbol": symbol, "price": prices[symbol], "sequence": sequence}
-                self.ticks.put(Message(tp.inject({}), body, received))
+                self.ticks.put(Message(cast(dict, tp.inject({})), body, received))
             self.stats.add("ticks")
             next_at += interval
             delay = next_at - time.monotonic()
@@ -315,7 +315,12 @@ class Pipeline:
         except Exception:  # noqa: BLE001
             log.exception("venue failed")
         finally:
-            self.loop.call_soon_threadsafe(self.fills.put_nowait, None)
+            self._to_portfolio(None)
+
+    def _to_portfolio(self, fill: dict | None) -> None:
+        """Hand a fill (None: no more fills) from the venue thread to the portfolio task."""
+        assert self.loop is not None and self.fills is not None, "the pipeline's asyncio side is running"
+        self.loop.call_soon_threadsafe(self.fills.put_nowait, fill)
 
     def _venue(self) -> None:
         rng = random.Random(self.config.seed * 10 + 3)
@@ -349,7 +354,7 @@ class Pipeline:
                 fill_no += 1
                 fill["fill_id"] = f"FILL-{fill_no:06d}"
                 self.venue_positions[fill["symbol"]] = self.venue_positions.get(fill["symbol"], 0) + (fill["quantity"] if fill["side"] == "buy" else -fill["quantity"])
-                self.loop.call_soon_threadsafe(self.fills.put_nowait, fill)
+                self._to_portfolio(fill)
             if not running and not pending:
                 break
 
@@ -425,6 +430,7 @@ class Pipeline:
     # -- portfolio and reconciliation (asyncio) ----------------------------------------------
 
     async def portfolio(self) -> None:
+        assert self.fills is not None
         while True:
             fill = await self.fills.get()
             if fill is None:
