@@ -42,7 +42,6 @@ PNL_BUCKETS = (1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 
 _lock = threading.Lock()
 _positions: dict[tuple, tuple[float, float]] = {}  # (strategy, symbol, currency) -> (exposure, notional)
 _portfolios: dict[tuple, list[float]] = {}  # (strategy, currency) -> [value, peak]
-_state: list = [None, None]  # [meter provider, _Instruments]
 
 
 class _Instruments:
@@ -63,14 +62,7 @@ class _Instruments:
         meter.create_observable_gauge("trading.drawdown.limit.ratio", [_observe_limit], "{ratio}", "OTEL_TRADING_DRAWDOWN_LIMIT as a fraction (the drawdown alert's threshold)")
 
 
-def _instruments() -> _Instruments:
-    provider = metrics_api.get_meter_provider()
-    if _state[0] is not provider:
-        with _lock:
-            if _state[0] is not provider:
-                _state[1] = _Instruments(provider)
-                _state[0] = provider
-    return _state[1]
+_instruments = M.PerProvider(_Instruments).get
 
 
 def _finite(value: Any, what: str) -> float | None:

@@ -15,9 +15,9 @@ from __future__ import annotations
 import enum
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from opentelemetry import metrics as metrics_api
 from opentelemetry.metrics import CallbackOptions, Observation
@@ -120,8 +120,30 @@ class TradingMetrics:
 
 _last_work: dict[str, float] = {}  # stage -> time.monotonic() of its last record_stage()
 _last_tick: dict[Any, float] = {}  # feed -> time.monotonic() of its last record_tick()
-_state: list = [None, None]  # [meter provider, TradingMetrics]
-_lock = forksafe.lock()
+_T = TypeVar("_T")
+
+
+class PerProvider(Generic[_T]):
+    """Instruments built once per global MeterProvider, and again when it changes: recording works
+    whether telemetry was configured before or after import (the API's no-op provider until then)."""
+
+    def __init__(self, build: Callable[[metrics_api.MeterProvider], _T]):
+        self._build = build
+        self._provider: metrics_api.MeterProvider | None = None
+        self._value: _T | None = None
+        self._lock = forksafe.lock()
+
+    def get(self) -> _T:
+        provider = metrics_api.get_meter_provider()
+        if self._provider is not provider:
+            with self._lock:
+                if self._provider is not provider:
+                    self._value = self._build(provider)
+                    self._provider = provider
+        return self._value  # type: ignore[return-value]  # set above for this provider
+
+
+_instruments = PerProvider(TradingMetrics)
 
 
 def _staleness(options: CallbackOptions) -> Iterable[Observation]:
@@ -131,13 +153,7 @@ def _staleness(options: CallbackOptions) -> Iterable[Observation]:
 
 def trading_metrics() -> TradingMetrics:
     """The instruments on the current global MeterProvider (rebuilt when it changes)."""
-    provider = metrics_api.get_meter_provider()
-    if _state[0] is not provider:
-        with _lock:
-            if _state[0] is not provider:
-                _state[1] = TradingMetrics(provider)
-                _state[0] = provider
-    return _state[1]
+    return _instruments.get()
 
 
 def _symbol(symbol: Any) -> Any:
