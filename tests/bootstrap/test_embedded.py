@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import time
 
+import pytest
 from support import clean_env, run_python
 
 from otel_trading.export import localfiles
@@ -44,6 +45,7 @@ def test_no_endpoint_and_no_collector_writes_local_files_and_says_where(tmp_path
     assert [r["body"] for r in localfiles.read_logs(tmp_path / "files")] == ["sent"]
 
 
+@pytest.mark.slow
 def test_a_collector_answering_at_the_default_endpoint_gets_otlp(tmp_path):
     with socket.socket() as listener:  # something accepts connections on the default OTLP/HTTP port
         try:
@@ -70,6 +72,7 @@ def test_an_explicit_endpoint_is_used_even_when_nothing_answers(tmp_path):
     assert list((tmp_path / "spool").glob("*.sqlite"))  # OTLP as asked; the spool keeps it for when the collector runs
 
 
+@pytest.mark.slow
 def test_fallback_can_be_turned_off(tmp_path):
     env = clean_env(OTEL_TRADING_LOCAL_FALLBACK="false", OTEL_TRADING_LOCAL_DIR=str(tmp_path / "files"), OTEL_TRADING_SHUTDOWN_TIMEOUT="1")
     result = run_python("pass", env)
@@ -77,6 +80,7 @@ def test_fallback_can_be_turned_off(tmp_path):
     assert not (tmp_path / "files").exists()
 
 
+@pytest.mark.slow
 def test_the_demo_under_opentelemetry_instrument_without_a_collector_exits_promptly(tmp_path):
     env = clean_env(OTEL_TRADING_LOCAL_DIR=str(tmp_path / "files"))
     started = time.monotonic()

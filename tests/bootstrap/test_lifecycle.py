@@ -1,3 +1,5 @@
+import pytest
+
 """Shutdown and process life: exit, SIGTERM, fork, multiprocessing, configure()."""
 
 import signal
@@ -68,6 +70,7 @@ time.sleep(60)
     assert [s.name for s in otlp.spans()] == ["graceful"]
 
 
+@pytest.mark.slow
 def test_hung_collector_cannot_hold_the_exit_past_the_bound(otlp):
     otlp.delay = 30  # accepts the connection, never answers in time
     app = """
@@ -133,6 +136,7 @@ print("flushed")
     assert (log.trace_id, log.span_id) == (span.trace_id, span.span_id)
 
 
+@pytest.mark.slow
 def test_collector_down_the_app_runs_and_exits_promptly():
     import socket
 

@@ -7,6 +7,7 @@ import os
 import stat
 import subprocess
 
+import pytest
 from support import BIN, clean_env, run_python
 
 APP = """
@@ -53,6 +54,7 @@ def test_channel_file_is_not_written_through_a_symlink(tmp_path):
     assert [line for line in result.stderr.splitlines() if "trading.log" in line][0].startswith("otel-trading: cannot write log file")
 
 
+@pytest.mark.slow
 def test_traces_viewer_prints_no_control_characters(tmp_path):
     assert run_python(APP, _env(tmp_path)).returncode == 0
     shown = subprocess.run([str(BIN / "otel-trading"), "traces", "--all", "--dir", str(tmp_path / "data")], capture_output=True, text=True, timeout=60)

@@ -118,6 +118,7 @@ def test_collector_reachable(otlp):
 # ------------------------------------------------------------------------ the demo, for real
 
 
+@pytest.mark.slow
 def test_demo_local_files_and_traces_command(tmp_path):
     env = clean_env(OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{_closed_port()}")
     folder = tmp_path / "demo-out"
@@ -146,6 +147,7 @@ def test_demo_local_files_and_traces_command(tmp_path):
     assert f"order={order_id}" in traces.stdout and "order.submit" in traces.stdout
 
 
+@pytest.mark.slow
 def test_demo_under_opentelemetry_instrument(otlp, tmp_path):
     env = otlp_env(otlp, OTEL_TRACES_SAMPLER="parentbased_trading", OTEL_TRACES_SAMPLER_ARG="market_data=0.2")
     proc = run_python(DEMO, env, args=["--duration", "2", "--seed", "7"], cwd=tmp_path)
@@ -179,6 +181,7 @@ def test_demo_under_opentelemetry_instrument(otlp, tmp_path):
     assert any(x.trace_id in order_traces for x in logs)
 
 
+@pytest.mark.slow
 def test_demo_alone_sends_otlp_when_a_collector_answers(otlp, tmp_path):
     env = otlp_env(otlp)
     proc = run_python(DEMO, env, instrumented=False, args=["--duration", "1", "--seed", "3"], cwd=tmp_path)
@@ -188,6 +191,7 @@ def test_demo_alone_sends_otlp_when_a_collector_answers(otlp, tmp_path):
     assert any(s.resource.get("service.name") == "test-bot" for s in otlp.spans())
 
 
+@pytest.mark.slow
 def test_python_dash_m(tmp_path):
     env = clean_env(OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{_closed_port()}")
     proc = subprocess.run(
@@ -199,6 +203,7 @@ def test_python_dash_m(tmp_path):
     assert Path(tmp_path / "d").is_dir()
 
 
+@pytest.mark.slow
 def test_pipeline_survives_a_failing_stage(monkeypatch):
     """A bug in one stage is logged; the run still ends by itself and reports what happened."""
     from otel_trading.demo import pipeline

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import math
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry._logs import SeverityNumber
@@ -155,6 +156,7 @@ attribute_values = st.recursive(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.dictionaries(st.text(min_size=1, max_size=40), attribute_values, max_size=8))
 def test_any_attribute_values_encode_like_the_stock_encoder(attrs):

@@ -7,6 +7,7 @@ import socket
 import time
 
 import grpc
+import pytest
 from opentelemetry._logs import LogRecord, SeverityNumber
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import LogRecordExportResult
@@ -240,6 +241,7 @@ def test_faster_maps_only_the_stock_otlp_exporters():
     assert faster(GrpcSpans, enabled=False) is GrpcSpans
 
 
+@pytest.mark.slow
 def test_a_batch_too_large_for_one_request_is_split_not_lost(otlp):
     """The receiver (like the collector) refuses messages over 4 MiB: the stock exporter loses the
     whole batch; ours sends it in parts that fit."""

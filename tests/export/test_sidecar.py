@@ -20,7 +20,15 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
+from opentelemetry.trace import (
+    Link,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+    TraceState,
+)
 from support import BIN, run_python
 from support import otlp_env as _otlp_env
 
@@ -30,7 +38,9 @@ from otel_trading.export.wire import LogEncoder, SpanEncoder
 try:
     from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
 except ImportError:  # pragma: no cover
-    from opentelemetry.sdk._logs.export import InMemoryLogExporter as InMemoryLogRecordExporter
+    from opentelemetry.sdk._logs.export import (
+        InMemoryLogExporter as InMemoryLogRecordExporter,
+    )
 
 def otlp_env(*args, **extra):
     """The loopback receiver's environment with the export helper process on."""
@@ -140,6 +150,7 @@ print_stats()
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
 def test_every_span_and_log_line_is_delivered_through_the_helper_redacted(otlp, protocol):
     result = run_python(APP, otlp_env(otlp, protocol), args=["2000"])
@@ -296,6 +307,7 @@ def test_forked_children_export_through_their_own_helper_nothing_duplicated(otlp
     assert names.count("child") == 1000
 
 
+@pytest.mark.slow
 def test_the_helper_does_not_instrument_itself_and_exits_with_the_app(otlp):
     app = STATS + """
 from opentelemetry import trace

@@ -13,7 +13,6 @@ import urllib.error
 import urllib.request
 
 import pytest
-
 from support import exported
 
 from otel_trading import health
@@ -303,6 +302,7 @@ def test_forked_child_beats_on_its_own_thread_without_the_parents_server():
     assert get(port, "/livez")[0] == 200  # the parent still serves
 
 
+@pytest.mark.slow
 def test_launched_app_serves_probes(run_instrumented):
     port = free_port()
     code = f"""

@@ -13,7 +13,11 @@ import ccxt.async_support as ccxt_async
 from alpaca.data.historical import StockHistoricalDataClient
 from alpaca.data.requests import StockLatestQuoteRequest
 from alpaca.trading.client import TradingClient
-from alpaca.trading.requests import LimitOrderRequest, MarketOrderRequest, ReplaceOrderRequest
+from alpaca.trading.requests import (
+    LimitOrderRequest,
+    MarketOrderRequest,
+    ReplaceOrderRequest,
+)
 
 BINANCE, ALPACA = sys.argv[1], sys.argv[2]
 KEYS = {"apiKey": "bot-api-key-ABCDEF123456", "secret": "bot-secret-GHIJKL789012"}

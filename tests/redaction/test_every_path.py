@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support import BIN, otlp_env, run_python
@@ -85,6 +86,7 @@ def _everything(otlp, tmp: Path, result, data: Path) -> bytes:
     st.sampled_from(SECRET_KEYS),
     st.text("abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789", min_size=14, max_size=20),
 )
+@pytest.mark.slow
 def test_a_secret_in_every_field_of_every_signal_leaves_nowhere(otlp, spelling, key, tail):
     token = "Zq" + tail
     otlp.clear()

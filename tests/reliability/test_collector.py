@@ -9,6 +9,7 @@ import socket
 import sys
 import threading
 
+import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
@@ -33,6 +34,7 @@ def _spans(tracer, n: int, name: str) -> None:
             pass
 
 
+@pytest.mark.slow
 def test_collector_going_away_and_coming_back(monkeypatch, caplog):
     monkeypatch.setenv("OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED", "true")
     reader = InMemoryMetricReader()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from support import otlp_env, run_python
 
 APP = """
@@ -17,6 +18,7 @@ print("app done", flush=True)
 """
 
 
+@pytest.mark.slow
 def test_drops_are_counted_in_a_metric_and_warned_with_the_count(otlp):
     otlp.delay = 0.3  # a collector slower than the app
     env = {

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from support import BIN, otlp_env, run_python
 
 SLOW = {"OTEL_BSP_SCHEDULE_DELAY": "60000", "OTEL_BLRP_SCHEDULE_DELAY": "60000", "OTEL_METRIC_EXPORT_INTERVAL": "60000"}
@@ -62,6 +63,7 @@ def test_normal_exit_flushes_everything_and_keeps_the_exit_code(otlp):
     assert "bot.exits" in _metric_names(otlp)
 
 
+@pytest.mark.slow
 def test_hung_collector_with_all_signals_buffered_cannot_hold_the_exit(otlp):
     otlp.delay = 30  # every export call hangs
     started = time.monotonic()

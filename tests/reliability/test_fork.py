@@ -66,6 +66,7 @@ def _get(url: str, timeout: float = 1.0) -> bytes | None:
         return None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preload", [False, True], ids=["no-preload", "preload"])
 def test_gunicorn_workers_each_export_without_duplicates_and_one_prometheus_port(otlp, tmp_path, preload):
     (tmp_path / "webapp.py").write_text(textwrap.dedent(APP))
@@ -130,6 +131,7 @@ def test_gunicorn_workers_each_export_without_duplicates_and_one_prometheus_port
     assert otlp.wait_for(metric_pids, timeout=10) >= pids  # each worker's metrics are pushed over OTLP too
 
 
+@pytest.mark.slow
 def test_multiprocessing_pool_workers_export_and_parent_queue_is_not_duplicated(otlp):
     app = """
 import multiprocessing, os

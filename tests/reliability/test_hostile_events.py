@@ -97,6 +97,7 @@ def test_structlog_events_of_any_shape_are_rendered_redacted_and_exported(event)
     assert SECRET not in repr([(r.log_record.body, dict(r.log_record.attributes or {})) for r in records])
 
 
+@pytest.mark.slow
 @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
 @given(SHAPES)
 def test_stdlib_arguments_of_any_shape_are_rendered_redacted_and_exported(value):

@@ -3,7 +3,6 @@ loopback receiver stopped and restarted on the same port, refusing, hung; exact 
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import socket
@@ -186,6 +185,7 @@ def test_kill_9_while_spooling_then_a_restart_replays_what_was_spooled(tmp_path)
         receiver.stop()
 
 
+@pytest.mark.slow
 def test_refusing_collector_then_accepting_again_within_one_run(tmp_path, otlp):
     otlp.status = grpc.StatusCode.UNAVAILABLE  # refusing: e.g. a collector shedding load
     env = otlp_env(otlp, OTEL_SERVICE_NAME="refused-bot", OTEL_TRADING_SPOOL_DIR=str(tmp_path), OTEL_METRICS_EXPORTER="none")
@@ -202,6 +202,7 @@ def test_refusing_collector_then_accepting_again_within_one_run(tmp_path, otlp):
     assert "at exit" not in err  # the spool was drained before the end of the run
 
 
+@pytest.mark.slow
 def test_hung_collector_at_exit_each_signal_spools_and_says_so_within_the_bound(tmp_path, otlp):
     otlp.delay = 30  # accepts calls, never answers in time
     env = otlp_env(
@@ -223,6 +224,7 @@ def test_hung_collector_at_exit_each_signal_spools_and_says_so_within_the_bound(
     assert _spooled_items(tmp_path)["traces"] >= produced
 
 
+@pytest.mark.slow
 def test_an_oversized_span_is_dropped_alone_without_holding_back_the_rest(otlp, tmp_path):
     app = """
 from opentelemetry import trace

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import tempfile
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support import otlp_env, run_python
@@ -47,6 +48,7 @@ print("APP-OK", flush=True)
 """
 
 
+@pytest.mark.slow
 @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.dictionaries(st.sampled_from(CONSUMED), VALUES, min_size=1, max_size=6))
 def test_any_values_of_consumed_settings_keep_the_app_and_its_telemetry(otlp, chosen):

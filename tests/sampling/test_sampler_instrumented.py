@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 KIND = "trading.span.kind"
 
 TICKS_AND_ORDERS = """
@@ -73,6 +75,7 @@ with tracer.start_as_current_span("order", attributes={"trading.span.kind": "ord
 """
 
 
+@pytest.mark.slow
 def test_rate_rule_bounded_by_bucket(otlp, run_instrumented):
     proc = run_instrumented(RATE, OTEL_TRACES_SAMPLER="parentbased_trading", OTEL_TRACES_SAMPLER_ARG="market_data=40/s")
     assert proc.returncode == 0, proc.stderr

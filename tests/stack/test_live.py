@@ -37,6 +37,8 @@ import yaml
 from otlp_receiver import OtlpReceiver
 from support import clean_env, require_binary
 
+pytestmark = pytest.mark.slow  # starts a real Prometheus and the demo once for the module
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 RULES = sorted((ROOT / "collector-config" / "prometheus" / "rules").glob("*.yml"))
@@ -189,7 +191,6 @@ def has_data(body: dict) -> bool:
     return any(math.isfinite(float(r["value"][1])) for r in result)
 
 
-@pytest.mark.slow
 def test_every_dashboard_query_returns_data(stack):
     prom: Prom = stack["prom"]
     pending: dict[tuple[str, str], str] = {}
@@ -276,7 +277,11 @@ def test_alert_rules_evaluate_on_real_data(stack):
         time.sleep(0.5)
     for r in rules:
         assert r.get("health") == "ok", (r["name"], r.get("lastError"))
+    deadline = time.monotonic() + 30  # the recording rule needs a scrape and an evaluation after the demo's first P&L
     recorded = prom.query('job_strategy:trading_pnl:sum{job="%s"}' % SERVICE)
+    while not has_data(recorded) and time.monotonic() < deadline:
+        time.sleep(0.5)
+        recorded = prom.query('job_strategy:trading_pnl:sum{job="%s"}' % SERVICE)
     assert has_data(recorded), recorded
 
 

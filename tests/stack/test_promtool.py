@@ -43,6 +43,7 @@ def test_promtool_check_rules():
     run(require_binary("promtool"), "check", "rules", *map(str, RULES))
 
 
+@pytest.mark.slow
 def test_promtool_test_rules():
     assert RULE_TESTS
     out = run(require_binary("promtool"), "test", "rules", *map(str, RULE_TESTS))

@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import Status, StatusCode
-
 from support import exported
 
 from otel_trading import config

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as SpanProto
 from otlp_receiver import attributes
 from support import METRIC_UNITS
@@ -97,6 +98,7 @@ with propagation.consumer_span("orders", headers, trading_kind="execution"):
 """
 
 
+@pytest.mark.slow
 def test_fill_in_another_process_links_to_its_order(otlp, run_instrumented):
     first = run_instrumented(ORDER_PROCESS)
     assert first.returncode == 0, first.stderr
