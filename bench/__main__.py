@@ -132,6 +132,7 @@ def rows(results: dict) -> list[tuple[str, str, str, str, str]]:
                 _us(r["baseline_ns"]) + " helper span",
                 _us(r["ours_ns"] - r["uninstrumented_ns"]) + " added",
                 f"{(r['ours_ns'] - r['uninstrumented_ns']) / r['baseline_ns']:.2f}x time",
+                f"metrics recorded at the next collection: +{_us(r.get('after_ns', 0))} there ({(r['ours_ns'] - r['uninstrumented_ns'] + r.get('after_ns', 0)) / r['baseline_ns']:.2f}x with it); "
                 f"loopback fake exchange: {_us(http['baseline_ns'])} bare, {_us(http['ours_ns'])} instrumented ({http['ours_ns'] / http['baseline_ns']:.2f}x)",
             )
         )

@@ -14,7 +14,7 @@ Modules are wrapped when the application imports them, not before.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import wrapt
@@ -99,7 +99,7 @@ def _request_reader(function: Callable[..., Any], kind: str) -> Callable[[Any, t
             request = arg(args, kwargs, "request_params")
             symbols = getattr(request, "symbol_or_symbols", None)
             feed = _value(getattr(request, "feed", None))
-            return {"symbol": ",".join(symbols) if isinstance(symbols, list) else symbols, "venue": VENUE, "feed": f"{VENUE}.{feed}" if feed else VENUE}
+            return {"symbol": ",".join(symbols) if isinstance(symbols, list) else symbols, "venue": VENUE, "feed": f"{VENUE}.{feed}" if feed else VENUE}  # symbol may be None
         order = arg(args, kwargs, "order_data")
         kw = {
             "venue": VENUE,
@@ -115,27 +115,31 @@ def _request_reader(function: Callable[..., Any], kind: str) -> Callable[[Any, t
                 limit_price=number(getattr(order, "limit_price", None)),
                 time_in_force=_value(getattr(order, "time_in_force", None)),
             )
-        return kw
+        return {k: v for k, v in kw.items() if v is not None}
 
     return read
 
 
-def _states(result: Any) -> Iterable[OrderState]:
+def _states(result: Any) -> list[OrderState]:
     """Orders in an answer: an ``Order`` (model or raw dict) or a list of them."""
+    out = []
     for order in result if isinstance(result, list) else (result,):
         get = order.get if isinstance(order, dict) else lambda key, o=order: getattr(o, key, None)
         if get("id") is None or get("filled_qty") is None and get("status") is None:
             continue  # not an order (e.g. a cancel confirmation)
-        yield OrderState(
-            _text(get("id")),
-            _text(get("client_order_id")),
-            _value(get("status")),
-            get("symbol"),
-            _value(get("side")),
-            _value(get("type") or get("order_type")),
-            number(get("filled_qty")),
-            number(get("filled_avg_price")),
+        out.append(
+            OrderState(
+                _text(get("id")),
+                _text(get("client_order_id")),
+                _value(get("status")),
+                get("symbol"),
+                _value(get("side")),
+                _value(get("type") or get("order_type")),
+                number(get("filled_qty")),
+                number(get("filled_avg_price")),
+            )
         )
+    return out
 
 
 def _value(value: Any) -> Any:

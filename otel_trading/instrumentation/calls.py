@@ -22,7 +22,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -33,7 +33,7 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 
 from otel_trading.report import report_once
 from otel_trading.trading import metrics, tracing
-from otel_trading.trading.attributes import ORDER_ID
+from otel_trading.trading.attributes import CLIENT_ORDER_ID, ORDER_ID, ORDER_STATUS
 
 ERROR_TYPE = "error.type"
 
@@ -101,8 +101,8 @@ class Method:
 
     kind: str  # order, execution, reconciliation, market_data, portfolio
     name: str  # span name
-    request: Callable[[Any, tuple, dict], dict[str, Any]]  # (instance, args, kwargs) -> trading keywords incl. venue
-    answer: Callable[[Any], Iterable[OrderState]] | None = None
+    request: Callable[[Any, tuple, dict], dict[str, Any]]  # (instance, args, kwargs) -> trading keywords incl. venue, None left out
+    answer: Callable[[Any], Sequence[OrderState]] | None = None
     reason: Callable[[Exception], str] | None = None  # error -> trading.reject.reason (order calls)
     action: str | None = None  # submit, amend, cancel (order calls)
 
@@ -198,7 +198,7 @@ REQUESTS = _Requests()
 class Call:
     """``with Call(method, kw): result = library(); call.answered(result)``."""
 
-    __slots__ = ("method", "kw", "_scope", "_token", "_start_ns")
+    __slots__ = ("method", "kw", "_scope", "_span", "_token", "_start_ns")
 
     def __init__(self, method: Method, kw: dict[str, Any]):
         self.method = method
@@ -208,13 +208,13 @@ class Call:
         self._token = _inside.set(True)
         method, kw = self.method, self.kw
         if method.kind == "order":
-            self._scope = tracing.order_span(method.name, action=method.action, **kw)
+            self._scope = _ORDER_SCOPE(method.name, kw)
         else:
             order_id = kw.pop("order_id", None)  # a look-up is no fill: no fill latency for it
             link = tracing.order_link(order_id) if order_id is not None else None
             attributes = {ORDER_ID: order_id} if order_id is not None else None
             self._scope = tracing.trading_span(method.kind, method.name, attributes=attributes, links=[link] if link else None, **kw)
-        self._scope.__enter__()
+        self._span = self._scope.__enter__()
         self._start_ns = _time_ns()
         return self
 
@@ -231,26 +231,27 @@ class Call:
     def _answered(self, result: Any) -> None:
         method, kw = self.method, self.kw
         assert method.answer is not None  # answered() checked
-        states = list(method.answer(result))
+        states = method.answer(result)
         venue = kw.get("venue")
-        if len(states) == 1 and method.kind in ("order", "execution"):
+        if len(states) == 1 and method.kind in _ONE_ORDER:
             state = states[0]
-            found = {"order_id": state.order_id, "client_order_id": state.client_order_id, "status": state.status}
-            tracing.set_attributes(**{k: v for k, v in found.items() if v is not None})
-            if method.action in ("submit", "amend") and state.order_id is not None and state.order_id != kw.get("order_id"):
+            span = self._span
+            if span.is_recording():
+                span.set_attributes(_found(state, kw))
+            action = method.action
+            if (action == "submit" or action == "amend") and state.order_id is not None and state.order_id != kw.get("order_id"):
                 # a new order, or an amend the venue answered with a new id: later calls link to this span
                 order_type = state.order_type or kw.get("order_type")
                 tracing.register_order(state.order_id, venue, order_type, self._start_ns)
-                if method.action == "submit":
-                    tracing.order_acked(state.order_id)
-                    metrics.record_order(state.side or kw.get("side"), order_type, venue, state.status or "new", symbol=state.symbol or kw.get("symbol"))
+                if action == "submit":  # acked: its metrics are recorded at the next collection, not on this call
+                    metrics.defer(_acked, (_time_ns() - self._start_ns) / 1e9, venue, order_type, state.side or kw.get("side"), state.status or "new", state.symbol or kw.get("symbol"))
         for state in states:
             if state.order_id is not None:
                 for fill in FILLS.new_fills(venue, state):
                     _fill(state, fill, venue, kw)
 
     def _failed(self, exc: Exception) -> None:
-        span = trace_api.get_current_span()
+        span = self._span
         error_type = f"{type(exc).__module__}.{type(exc).__qualname__}"
         if self.method.kind == "order" and self.method.reason is not None:
             kw = self.kw
@@ -265,12 +266,34 @@ class Call:
             span.set_attribute(ERROR_TYPE, error_type)
 
 
+_ORDER_SCOPE = tracing.scope_factory("order")
+_ONE_ORDER = ("order", "execution")  # kinds whose one-order answer describes the span's own order
+
+
+def _acked(seconds: float, venue: Any, order_type: Any, side: Any, status: Any, symbol: Any, context: Any = None) -> None:
+    metrics.record_order_ack(seconds, venue, order_type, context=context)
+    metrics.record_order(side, order_type, venue, status, symbol=symbol, context=context)
+
+
+def _found(state: OrderState, kw: dict[str, Any]) -> dict[str, Any]:
+    """The span attributes an answer adds: the venue's order id, its client order id (when new), the status."""
+    found = {}
+    if state.order_id is not None:
+        found[ORDER_ID] = state.order_id
+    if state.client_order_id is not None and state.client_order_id != kw.get("client_order_id"):
+        found[CLIENT_ORDER_ID] = state.client_order_id
+    status = state.status if type(state.status) is str else metrics.attribute_value(state.status)
+    if status is not None:
+        found[ORDER_STATUS] = status
+    return found
+
+
 def _fill(state: OrderState, fill: Fill, venue: Any, kw: dict) -> None:
     side = state.side or kw.get("side")
     symbol = state.symbol or kw.get("symbol")
     with tracing.execution_span("fill", order_id=state.order_id, fill_id=fill.fill_id, fill_price=fill.price, fill_quantity=fill.quantity, liquidity=fill.liquidity, side=side, symbol=symbol, venue=venue):
         pass
-    metrics.record_fill(side, venue, fill.liquidity, symbol)
+    metrics.defer(metrics.record_fill, side, venue, fill.liquidity, symbol)
 
 
 # -- wrappers (wrapt signature) ------------------------------------------------------------
@@ -316,36 +339,40 @@ def async_wrapper(method: Method) -> Callable[..., Any]:
 
 
 def _market_data_wrapper(method: Method, awaited: bool = False) -> Callable[..., Any]:
-    """The hot path: a market-data call the sampler drops costs a dict increment and a non-recording span."""
-    name, request, span = method.name, method.request, tracing.market_data_span
+    """The hot path: a market-data call the sampler drops costs a count and a non-recording span."""
+    name, request, scope = method.name, method.request, _MARKET_DATA_SCOPE
 
-    def scope(instance: Any, args: tuple, kwargs: dict) -> Any:
-        try:
-            kw = request(instance, args, kwargs)
-            REQUESTS.add(kw["feed"], kw["symbol"])
-            return span(name, **kw)
-        except Exception as exc:  # noqa: BLE001 - an odd call is traced less, never broken
-            report_once(f"could not read the arguments of {name} ({exc!r}); the call is not traced")
-            return contextlib.nullcontext()
-
-    async def run(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
-        with scope(instance, args, kwargs):
+    async def run(wrapped: Callable[..., Any], span: Any, args: tuple, kwargs: dict) -> Any:
+        with span:
             return await wrapped(*args, **kwargs)
 
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
         if _inside.get():
             return wrapped(*args, **kwargs)
+        try:
+            kw = request(instance, args, kwargs)
+            REQUESTS.add(kw["feed"], kw["symbol"])
+            span: Any = scope(name, kw)
+        except Exception as exc:  # noqa: BLE001 - an odd call is traced less, never broken
+            report_once(f"could not read the arguments of {name} ({exc!r}); the call is not traced")
+            span = contextlib.nullcontext()
         if awaited:
-            return run(wrapped, instance, args, kwargs)
-        with scope(instance, args, kwargs):
+            return run(wrapped, span, args, kwargs)
+        with span:
             return wrapped(*args, **kwargs)
 
     return wrapper
 
 
+_MARKET_DATA_SCOPE = tracing.scope_factory("market_data")
+
+
 def _start(method: Method, instance: Any, args: tuple, kwargs: dict) -> Call | None:
     try:
-        return Call(method, {k: v for k, v in method.request(instance, args, kwargs).items() if v is not None})
+        kw = method.request(instance, args, kwargs)
+        if method.action is not None:
+            kw["action"] = method.action
+        return Call(method, kw)
     except Exception as exc:  # noqa: BLE001 - an odd call is traced less, never broken
         report_once(f"could not read the arguments of {method.name} ({exc!r}); the call is not traced")
         return None

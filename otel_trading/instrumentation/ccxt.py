@@ -20,7 +20,7 @@ from __future__ import annotations
 import inspect
 import re
 import sys
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import wrapt
@@ -136,15 +136,20 @@ def _kind(name: str) -> str | None:
     return kind
 
 
+_NOWHERE = 1 << 30  # the position of a parameter a method does not take: never within args
+# trading keyword -> (unified parameter, conversion) read from an order call
+_ORDER_FIELDS = {"symbol": ("symbol", None), "order_id": ("id", str), "side": ("side", None), "order_type": ("type", None), "quantity": ("amount", number), "limit_price": ("price", number)}
+
+
 def _request_reader(function: Callable[..., Any], name: str, kind: str) -> Callable[[Any, tuple, dict], dict[str, Any]]:
-    """(instance, args, kwargs) -> trading keywords, by the unified parameter names, resolved once per method."""
+    """(instance, args, kwargs) -> trading keywords (None left out), by the unified parameter names, resolved once per method."""
     positions = {p: i - 1 for i, p in enumerate(inspect.signature(function).parameters) if i > 0}  # without self
-    side = "buy" if "_buy_" in name else "sell" if "_sell_" in name else None
-    order_type = "limit" if "_limit_" in name else "market" if "_market_" in name else None
+    defaults = {"side": "buy" if "_buy_" in name else "sell" if "_sell_" in name else None, "order_type": "limit" if "_limit_" in name else "market" if "_market_" in name else None}
+    defaults = {k: v for k, v in defaults.items() if v is not None}
 
     def arg(args: tuple, kwargs: dict, key: str) -> Any:
-        i = positions.get(key)
-        return args[i] if i is not None and i < len(args) else kwargs.get(key)
+        i = positions.get(key, _NOWHERE)
+        return args[i] if i < len(args) else kwargs.get(key)
 
     symbol_at = positions.get("symbol")
     if kind == "market_data" and symbol_at is not None:
@@ -155,6 +160,26 @@ def _request_reader(function: Callable[..., Any], name: str, kind: str) -> Calla
 
         return read_market_data
 
+    if kind == "order":
+        fields = [(key, positions.get(param, _NOWHERE), param, convert) for key, (param, convert) in _ORDER_FIELDS.items() if param in positions]
+        params_at = positions.get("params", _NOWHERE)
+
+        def read_order(instance: Any, args: tuple, kwargs: dict) -> dict[str, Any]:  # the order hot path: direct reads
+            n = len(args)
+            kw = {"venue": getattr(instance, "id", None), **defaults}
+            for key, i, param, convert in fields:
+                value = args[i] if i < n else kwargs.get(param)
+                if value is not None:
+                    kw[key] = value if convert is None else convert(value)
+            params = args[params_at] if params_at < n else kwargs.get("params")
+            if params and isinstance(params, dict):
+                client_order_id = next((params[k] for k in _CLIENT_ORDER_ID_PARAMS if k in params), None)
+                if client_order_id is not None:
+                    kw["client_order_id"] = str(client_order_id)
+            return kw
+
+        return read_order
+
     def read(instance: Any, args: tuple, kwargs: dict) -> dict[str, Any]:
         venue = getattr(instance, "id", None)
         symbol = arg(args, kwargs, "symbol")
@@ -163,51 +188,48 @@ def _request_reader(function: Callable[..., Any], name: str, kind: str) -> Calla
         if kind == "market_data":
             return {"symbol": symbol, "venue": venue, "feed": venue}
         kw: dict[str, Any] = {"symbol": symbol, "venue": venue}
-        if kind == "order":
-            params = arg(args, kwargs, "params")
-            client_order_id = next((params[k] for k in _CLIENT_ORDER_ID_PARAMS if k in params), None) if isinstance(params, dict) else None
-            kw.update(
-                order_id=_text(arg(args, kwargs, "id")),
-                client_order_id=_text(client_order_id),
-                side=arg(args, kwargs, "side") or side,
-                order_type=arg(args, kwargs, "type") or order_type,
-                quantity=number(arg(args, kwargs, "amount")),
-                limit_price=number(arg(args, kwargs, "price")),
-            )
-        elif kind == "execution":
+        if kind == "execution":
             kw["order_id"] = _text(arg(args, kwargs, "id"))
-        return kw
+        return {k: v for k, v in kw.items() if v is not None}
 
     return read
 
 
-def _states(result: Any) -> Iterable[OrderState]:
+def _states(result: Any) -> list[OrderState]:
     """Orders in a unified answer: one order, a list of orders, or a list of trades (grouped by order)."""
-    items = [result] if isinstance(result, dict) else result if isinstance(result, list) else ()
+    if isinstance(result, dict):  # one order: the answer of create_order and most order calls
+        return [_order(result)] if "filled" in result or "remaining" in result else []
+    out: list[OrderState] = []
     trades: dict[str, list[Fill]] = {}
     first: dict[str, dict] = {}
-    for item in items:
+    for item in result if isinstance(result, list) else ():
         if not isinstance(item, dict):
             continue
         if "filled" in item or "remaining" in item:
-            yield OrderState(
-                _text(item.get("id")),
-                _text(item.get("clientOrderId")),
-                item.get("status"),
-                item.get("symbol"),
-                item.get("side"),
-                item.get("type"),
-                number(item.get("filled")),
-                number(item.get("average")),
-                [_fill(t) for t in item.get("trades") or () if isinstance(t, dict)],
-            )
+            out.append(_order(item))
         elif item.get("order") is not None:
             order_id = str(item["order"])
             trades.setdefault(order_id, []).append(_fill(item))
             first.setdefault(order_id, item)
     for order_id, fills in trades.items():
         trade = first[order_id]
-        yield OrderState(order_id, symbol=trade.get("symbol"), side=trade.get("side"), order_type=trade.get("type"), fills=fills)
+        out.append(OrderState(order_id, symbol=trade.get("symbol"), side=trade.get("side"), order_type=trade.get("type"), fills=fills))
+    return out
+
+
+def _order(item: dict) -> OrderState:
+    get, trades = item.get, item.get("trades")
+    return OrderState(
+        _text(get("id")),
+        _text(get("clientOrderId")),
+        get("status"),
+        get("symbol"),
+        get("side"),
+        get("type"),
+        number(get("filled")),
+        number(get("average")),
+        [_fill(t) for t in trades if isinstance(t, dict)] if trades else (),
+    )
 
 
 def _fill(trade: dict) -> Fill:

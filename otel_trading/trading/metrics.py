@@ -14,15 +14,20 @@ from __future__ import annotations
 
 import enum
 import logging
+import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
 from opentelemetry import metrics as metrics_api
+from opentelemetry import trace as trace_api
+from opentelemetry.context import Context
 from opentelemetry.metrics import CallbackOptions, Observation
 
 from otel_trading import config, forksafe
+from otel_trading.report import report_once
 from otel_trading.trading import attributes as A
 
 _log = logging.getLogger("otel_trading")
@@ -115,7 +120,8 @@ class TradingMetrics:
         self.ticks = counter("trading.market_data.ticks", "{tick}", "Market data ticks received, by feed", A.FEED, A.SYMBOL)
         self.stage_processed = counter("trading.pipeline.stage.processed", "{event}", "Events a pipeline stage processed", A.STAGE)
         self.stage_lag = histogram("trading.pipeline.stage.lag", "s", "Event created to processed by a stage", durations, A.STAGE)
-        meter.create_observable_gauge("trading.pipeline.stage.staleness", [_staleness], "s", "Seconds since each pipeline stage last did work")
+        # every collection calls this gauge's callbacks before it reads the instruments: the deferred records land first
+        meter.create_observable_gauge("trading.pipeline.stage.staleness", [flush_deferred, _staleness], "s", "Seconds since each pipeline stage last did work")
 
 
 _last_work: dict[str, float] = {}  # stage -> time.monotonic() of its last record_stage()
@@ -160,9 +166,9 @@ def _symbol(symbol: Any) -> Any:
     return symbol if symbol is not None and config.current().per_symbol_metrics else None
 
 
-def record_order(side: Any, order_type: Any, venue: Any, status: Any = "new", strategy_id: Any = None, symbol: Any = None) -> None:
+def record_order(side: Any, order_type: Any, venue: Any, status: Any = "new", strategy_id: Any = None, symbol: Any = None, context: Context | None = None) -> None:
     s = trading_metrics().orders
-    s.instrument.add(1, s.attributes((side, order_type, venue, status, strategy_id, _symbol(symbol))))
+    s.instrument.add(1, s.attributes((side, order_type, venue, status, strategy_id, _symbol(symbol))), context)
 
 
 def record_rejection(reason: Any, venue: Any = None, strategy_id: Any = None, symbol: Any = None) -> None:
@@ -170,14 +176,14 @@ def record_rejection(reason: Any, venue: Any = None, strategy_id: Any = None, sy
     s.instrument.add(1, s.attributes((venue, reason, strategy_id, _symbol(symbol))))
 
 
-def record_fill(side: Any, venue: Any = None, liquidity: Any = None, symbol: Any = None) -> None:
+def record_fill(side: Any, venue: Any = None, liquidity: Any = None, symbol: Any = None, context: Context | None = None) -> None:
     s = trading_metrics().fills
-    s.instrument.add(1, s.attributes((side, venue, liquidity, _symbol(symbol))))
+    s.instrument.add(1, s.attributes((side, venue, liquidity, _symbol(symbol))), context)
 
 
-def record_order_ack(seconds: float, venue: Any = None, order_type: Any = None) -> None:
+def record_order_ack(seconds: float, venue: Any = None, order_type: Any = None, context: Context | None = None) -> None:
     s = trading_metrics().ack_duration
-    s.instrument.record(seconds, s.attributes((venue, order_type)))
+    s.instrument.record(seconds, s.attributes((venue, order_type)), context)
 
 
 def record_fill_latency(seconds: float, venue: Any = None, order_type: Any = None) -> None:
@@ -224,6 +230,53 @@ def record_stage(stage: str, count: int = 1, lag_seconds: float | None = None) -
     s.instrument.add(count, attrs)
     if lag_seconds is not None:
         m.stage_lag.instrument.record(lag_seconds, m.stage_lag.attributes((stage,)))
+
+
+# -- deferred records ---------------------------------------------------------------------
+
+_deferred: deque[tuple[Callable[..., None], tuple, trace_api.SpanContext]] = deque()  # append, popleft: atomic, no lock
+DEFERRED_MAX = 16_384  # a few MB at most: a minute of 270 deferred records a second between two collections
+_get_current_span = trace_api.get_current_span
+
+
+def defer(record: Callable[..., None], *args: Any) -> None:
+    """``record(*args, context=...)`` at the next metric collection, not now.
+
+    An SDK add or record costs about as much as a span (attribute hashing, locks, the exemplar
+    offer), so instrumented library calls queue theirs: every collection records the queue
+    before it reads the instruments. The current span's context is kept (not the span: a queue
+    of spans would hold their attributes and events), so exemplars still point at the call's
+    trace. Past ``DEFERRED_MAX`` queued (no reader collects) the caller records them itself:
+    memory stays bounded and nothing is lost.
+    """
+    if not _deferred:
+        _instruments.get()  # the current provider's instruments carry the collection hook
+    _deferred.append((record, args, _get_current_span().get_span_context()))
+    if len(_deferred) > DEFERRED_MAX:
+        flush_deferred()
+
+
+def flush_deferred(options: CallbackOptions | None = None) -> Iterable[Observation]:
+    """Record what ``defer`` queued (a collection callback: observes nothing itself)."""
+    pop = _deferred.popleft
+    while _deferred:
+        try:
+            record, args, span_context = pop()
+        except IndexError:  # another thread took the last one
+            break
+        try:
+            context = trace_api.set_span_in_context(trace_api.NonRecordingSpan(span_context), _EMPTY_CONTEXT) if span_context.is_valid else _EMPTY_CONTEXT
+            record(*args, context=context)
+        except Exception as exc:  # noqa: BLE001 - one bad record must not stop the others
+            report_once(f"could not record a deferred trading metric ({exc!r})", key=("deferred", type(exc)))
+    return ()
+
+
+_EMPTY_CONTEXT = Context()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_deferred.clear)  # the parent records its own queue
 
 
 def last_tick(feed: Any) -> float | None:

@@ -396,6 +396,12 @@ def trading_span(kind: TradingSpanKind | str, name: str | None = None, *, attrib
     return _Scope(_kind_info(kind), name, kw, options)
 
 
+def scope_factory(kind: TradingSpanKind | str) -> Callable[[str | None, dict[str, Any]], _Scope]:
+    """``factory(name, kw)``: the span ``trading_span(kind, name, **kw)`` starts, for instrumentations
+    that hold the keywords in a dict already (their hot paths skip the ``**kw`` repacking)."""
+    return functools.partial(_Scope, _KINDS[TradingSpanKind.parse(kind)])
+
+
 def _kind_helper(kind: TradingSpanKind, what: str) -> Callable[..., _Scope]:
     info = _KINDS[kind]
 

@@ -174,3 +174,33 @@ def test_prometheus_names_match_the_contract():
         "trading_pipeline_stage_staleness_seconds",
     ):
         assert expected in names, (expected, sorted(names))
+
+
+def test_deferred_records_land_at_the_next_collection_with_their_trace_as_exemplar(metric_reader, spans):
+    # instrumented library calls defer their records off the trading call; the reader's collection records them
+    with spans.provider.get_tracer("test").start_as_current_span("order") as span:
+        M.defer(M.record_order_ack, 0.004, "XNAS", "limit")
+    assert len(M._deferred) == 1
+    ack = points(exported(metric_reader)["trading.order.ack.duration"])
+    assert [(p.count, p.sum, dict(p.attributes)) for p in ack] == [(1, 0.004, {A.VENUE: "XNAS", A.ORDER_TYPE: "limit"})]
+    assert [e.trace_id for e in ack[0].exemplars] == [span.get_span_context().trace_id]
+    assert not M._deferred
+
+
+def test_deferred_records_stay_bounded_when_nothing_collects(metric_reader, monkeypatch):
+    monkeypatch.setattr(M, "DEFERRED_MAX", 3)
+    for _ in range(4):
+        M.defer(M.record_order, "buy", "limit", "XNAS", "new")
+    assert not M._deferred  # the fourth record flushed the queue itself
+    assert [p.value for p in points(exported(metric_reader)["trading.orders"])] == [4]
+
+
+def test_a_forked_child_does_not_record_its_parents_deferred_records(metric_reader):
+    import os
+
+    M.defer(M.record_order, "buy", "limit", "XNAS", "new")
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0 if not M._deferred else 1)
+    assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+    assert [p.value for p in points(exported(metric_reader)["trading.orders"])] == [1]  # the parent's, once
