@@ -17,10 +17,8 @@ import inspect
 from collections.abc import Callable, Collection
 from typing import Any
 
-import wrapt
-from opentelemetry.instrumentation.utils import unwrap
-
-from otel_trading.instrumentation.calls import LibraryInstrumentor, Method, OrderState, async_wrapper, number, on_import, sync_wrapper
+from otel_trading.instrumentation import calls
+from otel_trading.instrumentation.calls import LibraryInstrumentor, Method, OrderState, number, on_import
 
 VENUE = "alpaca"
 _TRADING = {
@@ -62,7 +60,7 @@ class AlpacaInstrumentor(LibraryInstrumentor):
     def _uninstrument(self, **kwargs: Any) -> None:
         AlpacaInstrumentor._active = False
         for owner, name in self._wrapped:
-            unwrap(owner, name)
+            calls.unwrap(owner, name)
         self._wrapped.clear()
 
 
@@ -80,10 +78,10 @@ def _hook_data(module: Any) -> None:
 
 def _wrap(cls: type, name: str, kind: str, action: str | None) -> None:
     function = cls.__dict__.get(name)
-    if not AlpacaInstrumentor._active or not inspect.isfunction(function) or (cls, name) in AlpacaInstrumentor._wrapped:
+    if not AlpacaInstrumentor._active or not inspect.isfunction(function) or calls.wrapped(function) or (cls, name) in AlpacaInstrumentor._wrapped:
         return
     method = Method(kind, f"alpaca {name}", _request_reader(function, kind), _states if kind != "market_data" else None, reject_reason, action)
-    wrapt.wrap_function_wrapper(cls, name, async_wrapper(method) if inspect.iscoroutinefunction(function) else sync_wrapper(method))
+    calls.wrap(cls, name, method)
     AlpacaInstrumentor._wrapped.append((cls, name))
 
 

@@ -26,7 +26,8 @@ from typing import Any
 import wrapt
 from opentelemetry.instrumentation.utils import unwrap
 
-from otel_trading.instrumentation.calls import Fill, LibraryInstrumentor, Method, OrderState, async_wrapper, number, on_import, sync_wrapper
+from otel_trading.instrumentation import calls
+from otel_trading.instrumentation.calls import Fill, LibraryInstrumentor, Method, OrderState, number, on_import
 from otel_trading.report import report_once
 
 _ORDER_ACTIONS = {"create_order": "submit", "edit_order": "amend", "cancel_order": "cancel", "cancel_orders": "cancel", "cancel_all_orders": "cancel"}
@@ -82,7 +83,7 @@ class CcxtInstrumentor(LibraryInstrumentor):
         if module is not None:
             unwrap(module.BaseExchange, "__init__")
         for cls, name in self._wrapped:
-            unwrap(cls, name)
+            calls.unwrap(cls, name)
         self._wrapped.clear()
         self._classes.clear()
 
@@ -112,7 +113,7 @@ def _instrument_class(cls: type) -> None:
         if owner is None or (owner, name) in CcxtInstrumentor._wrapped:
             continue
         function = owner.__dict__[name]
-        if not inspect.isfunction(function):
+        if not inspect.isfunction(function) or calls.wrapped(function):
             continue
         method = Method(
             kind,
@@ -122,8 +123,7 @@ def _instrument_class(cls: type) -> None:
             reject_reason,
             _ORDER_ACTIONS.get(name, "submit") if kind == "order" else None,
         )
-        wrapper = async_wrapper(method) if inspect.iscoroutinefunction(function) else sync_wrapper(method)
-        wrapt.wrap_function_wrapper(owner, name, wrapper)
+        calls.wrap(owner, name, method)
         CcxtInstrumentor._wrapped.append((owner, name))
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import inspect
+import logging
 import random
 import time
 from collections import OrderedDict
@@ -63,10 +64,17 @@ from otel_trading.trading.metrics import (
 _time_ns = time.time_ns
 _getrandbits = random.getrandbits
 _get_current_span = trace_api.get_current_span
-_get_current = context_api.get_current
-_set_value = context_api.set_value
-_attach = context_api.attach
-_detach = context_api.detach
+_Context = context_api.Context
+_context_var = getattr(context_api._RUNTIME_CONTEXT, "_current_context", None)  # the default (contextvars) runtime's variable
+_get_current: Callable[[], context_api.Context]
+_attach: Callable[[context_api.Context], Token[context_api.Context]]
+_reset: Callable[[Token[context_api.Context]], Any]
+if isinstance(_context_var, contextvars.ContextVar):  # read and set directly on the hot path: C calls, no Python frames
+    _get_current, _attach, _reset = _context_var.get, _context_var.set, _context_var.reset
+else:  # another runtime context (OTEL_PYTHON_CONTEXT): through the API
+    _get_current, _attach, _reset = context_api.get_current, context_api.attach, context_api._RUNTIME_CONTEXT.detach
+
+_context_logger = logging.getLogger("opentelemetry.context")  # where the API reports a failed detach
 _UNSAMPLED = TraceFlags(TraceFlags.DEFAULT)
 _PLAIN = (str, int, float, bool)  # exact types; bool is not int here
 _NO_OPTIONS = (None, None, None)
@@ -89,6 +97,7 @@ class _Kind:
 _KINDS: dict[Any, _Kind] = {k: _Kind(k) for k in TradingSpanKind}  # str enum: also found by "order"
 _NO_KIND = _Kind(None)
 _MARKET_DATA = _KINDS[TradingSpanKind.MARKET_DATA]
+_LIBRARY_MARKET_DATA = _Kind(TradingSpanKind.MARKET_DATA)  # a library's market-data call: nothing trades inside it, no tick mark
 _ORDER = _KINDS[TradingSpanKind.ORDER]
 _EXECUTION = _KINDS[TradingSpanKind.EXECUTION]
 
@@ -297,7 +306,7 @@ class _Scope:
                 if _state[2].drops_root(info.kind, trace_id):
                     ctx = _new_context(SpanContext, (trace_id, _getrandbits(64) or 1, False, _UNSAMPLED, DEFAULT_TRACE_STATE, True))
                     span = self._span = NonRecordingSpan(ctx)
-                    self._token = _attach(_set_value(_SPAN_KEY, span, current))
+                    self._token = _attach(_Context({**current, _SPAN_KEY: span}))  # context.set_value without its frame
                     return span
             span = self._span = self._start_span(info, current)
             return span
@@ -322,7 +331,7 @@ class _Scope:
             attributes=_attributes(info, kw, extra) if kw or extra else info.attrs,
             links=links,
         )
-        self._token = _attach(_set_value(_SPAN_KEY, span, current))
+        self._token = _attach(_Context({**current, _SPAN_KEY: span}))  # context.set_value without its frame
         if info is _ORDER and self._order is None:
             order_id = _order_id(kw)
             if order_id is not None:  # unsampled orders too: ack and fill latency are measured for every order
@@ -356,9 +365,12 @@ class _Scope:
         if self._tick_token is not None:
             _tick_ns.reset(self._tick_token)
         if self._token is not None:
-            _detach(self._token)
+            try:
+                _reset(self._token)
+            except Exception:  # as the API's detach: a token from another context is logged, never raised into the app
+                _context_logger.exception("Failed to detach context")
         span = self._span
-        if span.is_recording():
+        if type(span) is not NonRecordingSpan and span.is_recording():  # a dropped span: no call needed to know
             if exc is not None and isinstance(exc, Exception):
                 _record_error(span, exc)
             span.end()
@@ -398,8 +410,10 @@ def trading_span(kind: TradingSpanKind | str, name: str | None = None, *, attrib
 
 def scope_factory(kind: TradingSpanKind | str) -> Callable[[str | None, dict[str, Any]], _Scope]:
     """``factory(name, kw)``: the span ``trading_span(kind, name, **kw)`` starts, for instrumentations
-    that hold the keywords in a dict already (their hot paths skip the ``**kw`` repacking)."""
-    return functools.partial(_Scope, _KINDS[TradingSpanKind.parse(kind)])
+    that hold the keywords in a dict already (their hot paths skip the ``**kw`` repacking). A market-data
+    span from it marks no tick for tick-to-trade: a library's market-data call places no order inside."""
+    info = _KINDS[TradingSpanKind.parse(kind)]
+    return functools.partial(_Scope, _LIBRARY_MARKET_DATA if info is _MARKET_DATA else info)
 
 
 def _kind_helper(kind: TradingSpanKind, what: str) -> Callable[..., _Scope]:
