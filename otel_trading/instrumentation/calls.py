@@ -228,7 +228,10 @@ class Call:
 
     def answered(self, result: Any) -> None:
         if self.method.answer is not None:
-            _guarded(self._answered, result)
+            try:
+                self._answered(result)
+            except Exception as exc:  # noqa: BLE001 - telemetry never breaks the trading call
+                _telemetry_failed(exc)
 
     def _answered(self, result: Any) -> None:
         method, kw = self.method, self.kw
@@ -417,7 +420,11 @@ def _guarded(step: Callable[[Any], None], value: Any) -> None:
     try:
         step(value)
     except Exception as exc:  # noqa: BLE001 - telemetry never breaks the trading call
-        report_once(f"could not record telemetry for a library call ({exc!r}); the call itself is unaffected")
+        _telemetry_failed(exc)
+
+
+def _telemetry_failed(exc: Exception) -> None:
+    report_once(f"could not record telemetry for a library call ({exc!r}); the call itself is unaffected")
 
 
 def number(value: Any) -> float | None:
