@@ -2,7 +2,7 @@
 
 | Methods | Span kind |
 |---|---|
-| ``TradingClient.submit_order``, ``replace_order_by_id``, ``cancel_order_by_id``, ``cancel_orders`` | ``order`` |
+| ``TradingClient.submit_order``, ``close_position``, ``close_all_positions`` (the closing orders), ``replace_order_by_id``, ``cancel_order_by_id``, ``cancel_orders`` | ``order`` |
 | ``TradingClient.get_order_by_id``, ``get_order_by_client_id`` | ``execution`` |
 | ``TradingClient.get_orders`` | ``reconciliation`` |
 | ``TradingClient.get_all_positions``, ``get_open_position``, ``get_account`` | ``portfolio`` |
@@ -23,6 +23,8 @@ from otel_trading.instrumentation.calls import LibraryInstrumentor, Method, Orde
 VENUE = "alpaca"
 _TRADING = {
     "submit_order": ("order", "submit"),
+    "close_position": ("order", "submit"),  # answers the market order that closes it
+    "close_all_positions": ("order", "submit"),  # answers one closing order per position
     "replace_order_by_id": ("order", "amend"),
     "cancel_order_by_id": ("order", "cancel"),
     "cancel_orders": ("order", "cancel"),
@@ -119,9 +121,11 @@ def _request_reader(function: Callable[..., Any], kind: str) -> Callable[[Any, t
 
 
 def _states(result: Any) -> list[OrderState]:
-    """Orders in an answer: an ``Order`` (model or raw dict) or a list of them."""
+    """Orders in an answer: an ``Order`` (model or raw dict), a list of them, or of ``ClosePositionResponse``."""
     out = []
-    for order in result if isinstance(result, list) else (result,):
+    for item in result if isinstance(result, list) else (result,):
+        body = item.get("body") if isinstance(item, dict) else getattr(item, "body", None)
+        order = item if body is None else body  # close_all_positions: the closing order is the body of each answer
         get = order.get if isinstance(order, dict) else lambda key, o=order: getattr(o, key, None)
         if get("id") is None or get("filled_qty") is None and get("status") is None:
             continue  # not an order (e.g. a cancel confirmation)

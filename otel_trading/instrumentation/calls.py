@@ -239,21 +239,26 @@ class Call:
         states = method.answer(result)
         venue = kw.get("venue")
         if len(states) == 1 and method.kind in _ONE_ORDER:
-            state = states[0]
             span = self._span
             if span.is_recording():
-                span.set_attributes(_found(state, kw))
-            action = method.action
-            if (action == "submit" or action == "amend") and state.order_id is not None and state.order_id != kw.get("order_id"):
-                # a new order, or an amend the venue answered with a new id: later calls link to this span
-                order_type = state.order_type or kw.get("order_type")
-                tracing.register_order(state.order_id, venue, order_type, self._start_ns)
-                if action == "submit":  # acked: its metrics are recorded at the next collection, not on this call
-                    metrics.defer(_acked, (_time_ns() - self._start_ns) / 1e9, venue, order_type, state.side or kw.get("side"), state.status or "new", state.symbol or kw.get("symbol"))
+                span.set_attributes(_found(states[0], kw))
+        action = method.action
+        if action == "submit" or action == "amend":
+            for state in states:  # one order, or each order of a batch
+                if state.order_id is not None and state.order_id != kw.get("order_id"):
+                    self._registered(state, action, venue)
         for state in states:
             if state.order_id is not None:
                 for fill in FILLS.new_fills(venue, state):
                     _fill(state, fill, venue, kw)
+
+    def _registered(self, state: OrderState, action: str, venue: Any) -> None:
+        """A new order, or an amend the venue answered with a new id: later calls link to this span."""
+        kw = self.kw
+        order_type = state.order_type or kw.get("order_type")
+        tracing.register_order(state.order_id, venue, order_type, self._start_ns)
+        if action == "submit":  # acked: its metrics are recorded at the next collection, not on this call
+            metrics.defer(_acked, (_time_ns() - self._start_ns) / 1e9, venue, order_type, state.side or kw.get("side"), state.status or "new", state.symbol or kw.get("symbol"))
 
     def _failed(self, exc: Exception) -> None:
         span = self._span
@@ -368,8 +373,12 @@ def _sync_market_data(original: Callable[..., Any], method: Method) -> Callable[
     def wrapper(instance: Any, *args: Any, **kwargs: Any) -> Any:
         if _inside.get():
             return original(instance, *args, **kwargs)
-        with scope(instance, args, kwargs):
-            return original(instance, *args, **kwargs)
+        token = _inside.set(True)  # fetch_ticker built on fetch_tickers: one span, one request counted
+        try:
+            with scope(instance, args, kwargs):
+                return original(instance, *args, **kwargs)
+        finally:
+            _inside.reset(token)
 
     return wrapper
 
@@ -380,8 +389,12 @@ def _async_market_data(original: Callable[..., Any], method: Method) -> Callable
     async def wrapper(instance: Any, *args: Any, **kwargs: Any) -> Any:
         if _inside.get():
             return await original(instance, *args, **kwargs)
-        with scope(instance, args, kwargs):
-            return await original(instance, *args, **kwargs)
+        token = _inside.set(True)  # watch_ticker built on watch_tickers: one span, one request counted
+        try:
+            with scope(instance, args, kwargs):
+                return await original(instance, *args, **kwargs)
+        finally:
+            _inside.reset(token)
 
     return wrapper
 

@@ -8,11 +8,14 @@ the application imports ccxt.
 
 | Methods | Span kind |
 |---|---|
-| ``create_order``, ``create_*_order``, ``edit_order``, ``cancel_order``, ``cancel_orders``, ``cancel_all_orders`` | ``order`` |
+| ``create_order``, ``create_*_order``, ``create_orders`` (batch), ``edit_order``, ``edit_orders``, ``cancel_order``, ``cancel_orders``, ``cancel_all_orders`` | ``order`` |
 | ``fetch_order``, ``watch_orders``, ``watch_my_trades`` | ``execution`` |
 | ``fetch_orders``, ``fetch_open_orders``, ``fetch_closed_orders``, ``fetch_canceled_orders``, ``fetch_my_trades``, ``fetch_order_trades`` | ``reconciliation`` |
 | ``fetch_ticker(s)``, ``fetch_order_book``, ``fetch_trades``, ``fetch_ohlcv``, other ``watch_*`` | ``market_data`` |
 | ``fetch_balance``, ``fetch_positions``, ``watch_balance``, ``watch_positions`` | ``portfolio`` |
+
+The ``*_ws`` variants (``create_order_ws``, ``cancel_order_ws``, ``fetch_order_ws``, ``fetch_balance_ws``,
+... of ``ccxt.pro``: the same request over the venue's WebSocket API) map as the method they vary.
 """
 
 from __future__ import annotations
@@ -30,8 +33,17 @@ from otel_trading.instrumentation import calls
 from otel_trading.instrumentation.calls import Fill, LibraryInstrumentor, Method, OrderState, number, on_import
 from otel_trading.report import report_once
 
-_ORDER_ACTIONS = {"create_order": "submit", "edit_order": "amend", "cancel_order": "cancel", "cancel_orders": "cancel", "cancel_all_orders": "cancel"}
+_ORDER_ACTIONS = {
+    "create_order": "submit",
+    "create_orders": "submit",
+    "edit_order": "amend",
+    "edit_orders": "amend",
+    "cancel_order": "cancel",
+    "cancel_orders": "cancel",
+    "cancel_all_orders": "cancel",
+}
 _VARIANT = re.compile(r"^create_\w+_order$")
+_WS = "_ws"  # ccxt.pro's WebSocket-API variant of a REST method: create_order_ws, fetch_balance_ws, ...
 _KINDS = {
     "fetch_order": "execution",
     "watch_orders": "execution",
@@ -121,13 +133,16 @@ def _instrument_class(cls: type) -> None:
             _request_reader(function, name, kind),
             _states if kind in _WITH_ORDERS else None,
             reject_reason,
-            _ORDER_ACTIONS.get(name, "submit") if kind == "order" else None,
+            _ORDER_ACTIONS.get(name.removesuffix(_WS), "submit") if kind == "order" else None,
         )
         calls.wrap(owner, name, method)
         CcxtInstrumentor._wrapped.append((owner, name))
 
 
 def _kind(name: str) -> str | None:
+    if name.endswith(_WS):
+        base = name.removesuffix(_WS)
+        return _kind(base) if not base.startswith("watch_") else None
     if name in _ORDER_ACTIONS or _VARIANT.match(name):
         return "order"
     kind = _KINDS.get(name)
@@ -159,6 +174,18 @@ def _request_reader(function: Callable[..., Any], name: str, kind: str) -> Calla
             return {"symbol": args[symbol_at] if symbol_at < len(args) else kwargs.get("symbol"), "venue": venue, "feed": venue}
 
         return read_market_data
+
+    if kind == "order" and "orders" in positions:  # a batch: create_orders, edit_orders
+
+        def read_batch(instance: Any, args: tuple, kwargs: dict) -> dict[str, Any]:
+            orders = arg(args, kwargs, "orders")
+            kw = {"venue": getattr(instance, "id", None)}
+            symbols = sorted({o["symbol"] for o in orders if isinstance(o, dict) and isinstance(o.get("symbol"), str)}) if isinstance(orders, list) else ()
+            if symbols:
+                kw["symbol"] = ",".join(symbols)
+            return kw
+
+        return read_batch
 
     if kind == "order":
         fields = [(key, positions.get(param, _NOWHERE), param, convert) for key, (param, convert) in _ORDER_FIELDS.items() if param in positions]

@@ -1,7 +1,8 @@
 """A fake Alpaca on 127.0.0.1 answering the REST calls alpaca-py's TradingClient and data clients make.
 
 Point a client at it with ``url_override=venue.url``. MARKET orders fill at once,
-LIMIT orders are ``new`` and fill when looked up. Quantity ``999`` gets 403
+LIMIT orders are ``new`` and fill when looked up. Closing a position (one, or all of
+``POSITIONS``) submits the market order that flattens it. Quantity ``999`` gets 403
 "insufficient buying power", a limit price below 1 gets 422, quantity ``555``
 answers after ``slow_seconds``.
 """
@@ -19,6 +20,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 PRICES = {"AAPL": 190.0, "MSFT": 420.0, "BTC/USD": 50_000.0}
 ASSET_ID = "b0b6dd9d-8b9b-48a9-ba46-b9d54906e415"
+POSITIONS = {"AAPL": 10, "MSFT": -5}  # symbol -> quantity held (negative: short)
 
 
 class FakeAlpaca:
@@ -65,6 +67,12 @@ class FakeAlpaca:
             return 200, [
                 {"asset_id": ASSET_ID, "symbol": "AAPL", "exchange": "NASDAQ", "asset_class": "us_equity", "avg_entry_price": "190", "qty": "10", "side": "long", "cost_basis": "1900", "market_value": "1900", "unrealized_pl": "0"}
             ]
+        if method == "DELETE" and path == "/v2/positions":  # close all: one market order per position
+            return 207, [{"symbol": symbol, "status": 200, "body": self._close(symbol)} for symbol in POSITIONS]
+        if method == "DELETE" and len(parts) == 3 and parts[:2] == ["v2", "positions"]:
+            if parts[2] not in POSITIONS:
+                return 404, {"code": 40410000, "message": "position does not exist"}
+            return 200, self._close(parts[2])
         if method == "GET" and path.startswith("/v2/stocks/") and path.endswith("/latest"):
             symbols = query.get("symbols", "AAPL").split(",")
             return 200, {"quotes": {s: {"t": _now(), "ax": "V", "ap": PRICES.get(s, 100.0) + 0.01, "as": 1, "bx": "V", "bp": PRICES.get(s, 100.0), "bs": 2, "c": ["R"], "z": "C"} for s in symbols}}
@@ -98,6 +106,11 @@ class FakeAlpaca:
         with self._lock:
             self._orders[order["id"]] = order
         return 200, dict(order)
+
+    def _close(self, symbol: str) -> dict[str, Any]:
+        """The market order that closes a position (filled at once, as market orders are here)."""
+        side = "sell" if POSITIONS[symbol] > 0 else "buy"
+        return self._submit({"symbol": symbol, "qty": str(abs(POSITIONS[symbol])), "side": side, "type": "market", "time_in_force": "day"})[1]
 
     def _one(self, method: str, order_id: str, body: dict[str, Any]) -> tuple[int, Any]:
         with self._lock:
