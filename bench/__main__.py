@@ -123,12 +123,12 @@ def rows(results: dict) -> list[tuple[str, str, str, str, str]]:
             )
         )
     cost_row("metric", "Metric: counter add (3 attrs) + histogram record vs raw SDK")
-    if not err("ccxt_order", "ccxt create_order instrumentation vs one helper order span"):
+    if not err("ccxt_order", "ccxt create_order instrumentation vs one helper order span (CPU time)"):
         r = results["ccxt_order"]
         http = r["http"]
         out.append(
             (
-                "ccxt create_order instrumentation vs one helper order span",
+                "ccxt create_order instrumentation vs one helper order span (CPU time)",
                 _us(r["baseline_ns"]) + " helper span",
                 _us(r["ours_ns"] - r["uninstrumented_ns"]) + " added",
                 f"{(r['ours_ns'] - r['uninstrumented_ns']) / r['baseline_ns']:.2f}x time",
@@ -136,7 +136,7 @@ def rows(results: dict) -> list[tuple[str, str, str, str, str]]:
                 f"loopback fake exchange: {_us(http['baseline_ns'])} bare, {_us(http['ours_ns'])} instrumented ({http['ours_ns'] / http['baseline_ns']:.2f}x)",
             )
         )
-    cost_row("ccxt_dropped", "Dropped ccxt fetch_ticker (instrumentation) vs raw SDK span, ALWAYS_OFF")
+    cost_row("ccxt_dropped", "Dropped ccxt fetch_ticker (instrumentation) vs raw SDK span, ALWAYS_OFF (CPU time)")
     if not err("overhead", "Tracing overhead: handler + span + OTLP export"):
         r = results["overhead"]
         out.append(

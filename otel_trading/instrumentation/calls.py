@@ -367,15 +367,21 @@ def _async_call(original: Callable[..., Any], method: Method) -> Callable[..., A
 
 
 def _sync_market_data(original: Callable[..., Any], method: Method) -> Callable[..., Any]:
-    """The hot path: a market-data call the sampler drops costs a count and a non-recording span."""
-    scope = _market_data_scope(method)
+    """The hot path, in one frame: a market-data call the sampler drops costs a count and a non-recording span."""
+    name, request, scope, count = method.name, method.request, _MARKET_DATA_SCOPE, REQUESTS.add
 
     def wrapper(instance: Any, *args: Any, **kwargs: Any) -> Any:
         if _inside.get():
             return original(instance, *args, **kwargs)
         token = _inside.set(True)  # fetch_ticker built on fetch_tickers: one span, one request counted
         try:
-            with scope(instance, args, kwargs):
+            try:
+                kw = request(instance, args, kwargs)
+                count(kw["feed"], kw["symbol"])
+                span: Any = scope(name, kw)
+            except Exception as exc:  # noqa: BLE001 - an odd call is traced less, never broken
+                span = _untraced(name, exc)
+            with span:
                 return original(instance, *args, **kwargs)
         finally:
             _inside.reset(token)
@@ -384,14 +390,20 @@ def _sync_market_data(original: Callable[..., Any], method: Method) -> Callable[
 
 
 def _async_market_data(original: Callable[..., Any], method: Method) -> Callable[..., Any]:
-    scope = _market_data_scope(method)
+    name, request, scope, count = method.name, method.request, _MARKET_DATA_SCOPE, REQUESTS.add
 
     async def wrapper(instance: Any, *args: Any, **kwargs: Any) -> Any:
         if _inside.get():
             return await original(instance, *args, **kwargs)
         token = _inside.set(True)  # watch_ticker built on watch_tickers: one span, one request counted
         try:
-            with scope(instance, args, kwargs):
+            try:
+                kw = request(instance, args, kwargs)
+                count(kw["feed"], kw["symbol"])
+                span: Any = scope(name, kw)
+            except Exception as exc:  # noqa: BLE001 - an odd call is traced less, never broken
+                span = _untraced(name, exc)
+            with span:
                 return await original(instance, *args, **kwargs)
         finally:
             _inside.reset(token)
@@ -399,20 +411,9 @@ def _async_market_data(original: Callable[..., Any], method: Method) -> Callable
     return wrapper
 
 
-def _market_data_scope(method: Method) -> Callable[[Any, tuple, dict], Any]:
-    """(instance, args, kwargs) -> the call's market-data span, its request counted."""
-    name, request, span = method.name, method.request, _MARKET_DATA_SCOPE
-
-    def scope(instance: Any, args: tuple, kwargs: dict) -> Any:
-        try:
-            kw = request(instance, args, kwargs)
-            REQUESTS.add(kw["feed"], kw["symbol"])
-            return span(name, kw)
-        except Exception as exc:  # noqa: BLE001 - an odd call is traced less, never broken
-            report_once(f"could not read the arguments of {name} ({exc!r}); the call is not traced")
-            return contextlib.nullcontext()
-
-    return scope
+def _untraced(name: str, exc: Exception) -> contextlib.nullcontext:
+    report_once(f"could not read the arguments of {name} ({exc!r}); the call is not traced")
+    return contextlib.nullcontext()
 
 
 _MARKET_DATA_SCOPE = tracing.scope_factory("market_data")
