@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import wrapt
-from opentelemetry import trace as trace_api
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 
 from otel_trading.report import report_once
@@ -246,13 +245,13 @@ class Call:
         if action == "submit" or action == "amend":
             for state in states:  # one order, or each order of a batch
                 if state.order_id is not None and state.order_id != kw.get("order_id"):
-                    self._registered(state, action, venue)
+                    self._register(state, action, venue)
         for state in states:
             if state.order_id is not None:
                 for fill in FILLS.new_fills(venue, state):
                     _fill(state, fill, venue, kw)
 
-    def _registered(self, state: OrderState, action: str, venue: Any) -> None:
+    def _register(self, state: OrderState, action: str, venue: Any) -> None:
         """A new order, or an amend the venue answered with a new id: later calls link to this span."""
         kw = self.kw
         order_type = state.order_type or kw.get("order_type")
