@@ -366,25 +366,35 @@ class Redactor:
                 event_dict[key] = _placeholder(value)
         return event_dict
 
+    def is_clean(self, mapping: dict) -> bool:
+        """True when no key of ``mapping`` is secret or skipped and no value can need masking.
+
+        The fast path of every per-item check (a log event, a span's attributes): the key test
+        is one set comparison in C; a value passes when it is a known-clean or short plain
+        string, a small int or another scalar.
+        """
+        if not mapping.keys() <= self._plain_keys:
+            return False
+        safe = self._safe
+        for v in mapping.values():
+            t = type(v)
+            if t is str:
+                n = len(v)
+                if n > 4 and (n > 12 or "=" in v or ":" in v or "@" in v) and v not in safe:
+                    return False
+            elif t is int:
+                if v >= 1_000_000_000_000:
+                    return False
+            elif t not in _SCALARS:
+                return False
+        return True
+
     def _redact_event(self, event_dict: dict) -> dict:
         safe = self._safe
-        if event_dict.keys() <= self._plain_keys:
-            # fast path (set comparison in C): no secret or skipped key, only values to look at
-            for v in event_dict.values():
-                t = type(v)
-                if t is str:
-                    n = len(v)
-                    if n > 4 and (n > 12 or "=" in v or ":" in v or "@" in v) and v not in safe:
-                        break
-                elif t is int:
-                    if v >= 1_000_000_000_000:
-                        break
-                elif t not in _SCALARS:
-                    break
-            else:
-                if self.hook is not None:
-                    self._call_hook(event_dict)
-                return event_dict
+        if self.is_clean(event_dict):
+            if self.hook is not None:
+                self._call_hook(event_dict)
+            return event_dict
         verdicts = self._verdicts
         for k, v in event_dict.items():
             verdict = verdicts.get(k) if type(k) is str else None
@@ -541,6 +551,8 @@ def _redact_bounded(redactor: Redactor, attributes: Any) -> None:
             store = attributes
         else:
             return
+    if redactor.hook is None and type(store) is dict and redactor.is_clean(store):
+        return  # the usual span: nothing to mask, nothing copied
     new = redactor.redact_mapping(store)
     if new is not store:
         for key, value in new.items():
