@@ -95,6 +95,7 @@ class FastOTLPSpanExporter(_FastGrpcMixin, OTLPSpanExporter):  # type: ignore[mi
     _method = TRACE_EXPORT_METHOD
     _response = ExportTraceServiceResponse
     _encoder_cls = SpanEncoder
+    takes_encoded_spans = True  # a batch may hold wire.EncodedSpan items (see ReportingBatchSpanProcessor)
 
     def export(self, spans: Sequence):
         if self._shutdown:

@@ -73,6 +73,8 @@ def _export(exporter, items: Sequence, encoder, results, what: str):
 class FastOTLPHTTPSpanExporter(OTLPSpanExporter):
     """Drop-in OTLP/HTTP ``OTLPSpanExporter`` with the direct encoder."""
 
+    takes_encoded_spans = True  # a batch may hold wire.EncodedSpan items (see ReportingBatchSpanProcessor)
+
     def export(self, spans: Sequence) -> SpanExportResult:
         encoder = getattr(self, "_encoder", None)
         if encoder is None:

@@ -25,6 +25,10 @@ from collections.abc import Mapping, Sequence
 from struct import Struct
 from typing import Any
 
+from opentelemetry.trace import SpanContext
+from opentelemetry.trace.span import DEFAULT_TRACE_STATE
+from opentelemetry.trace.status import Status
+
 _logger = logging.getLogger(__name__)
 _UNSET = object()
 _warned: set = set()
@@ -350,8 +354,26 @@ class _BatchEncoder:
 _SPAN_FIELDS = ("_context", "_parent", "_name", "_kind", "_start_time", "_end_time", "_attributes", "_events", "_links", "_status")
 
 
+class EncodedSpan:
+    """A span already written as its OTLP ``Span`` message, with what it is grouped by.
+
+    The batch span processor queues these instead of the SDK's span objects when its
+    exporter encodes with :class:`SpanEncoder` (see ``ReportingBatchSpanProcessor``): a queued
+    span is then one small object holding bytes rather than a graph of a dozen
+    containers, which the garbage collector would otherwise traverse again and again
+    while the queue is deep (a busy producer's main cost after the span itself).
+    """
+
+    __slots__ = ("resource", "instrumentation_scope", "body")
+
+    def __init__(self, resource, instrumentation_scope, body: bytes) -> None:
+        self.resource = resource
+        self.instrumentation_scope = instrumentation_scope
+        self.body = body
+
+
 class SpanEncoder(_BatchEncoder):
-    """``encode(spans) -> bytes`` of an ``ExportTraceServiceRequest``."""
+    """``encode(spans) -> bytes`` of an ``ExportTraceServiceRequest`` (SDK spans or :class:`EncodedSpan`)."""
 
     _what = "span"
 
@@ -364,6 +386,8 @@ class SpanEncoder(_BatchEncoder):
         self._fast_types: dict[type, bool] = {}
 
     def encode_item(self, span) -> bytes:
+        if type(span) is EncodedSpan:
+            return span.body
         fast = self._fast_types.get(type(span))
         if fast is None:
             fast = self._fast_types[type(span)] = all(f in getattr(span, "__dict__", ()) for f in _SPAN_FIELDS)
@@ -405,12 +429,15 @@ class SpanEncoder(_BatchEncoder):
                 if len(self._names) > 4096:
                     self._names.clear()
                 self._names[name] = nb
-        parts = [b"\x0a\x10" + ctx.trace_id.to_bytes(16, "big") + b"\x12\x08" + ctx.span_id.to_bytes(8, "big")]
-        trace_state = ctx.trace_state
-        if trace_state:
+        if type(ctx) is SpanContext:  # a tuple: one unpack instead of a property call per field
+            trace_id, span_id, _, _, trace_state, _ = ctx
+        else:
+            trace_id, span_id, trace_state = ctx.trace_id, ctx.span_id, ctx.trace_state
+        parts = [b"\x0a\x10" + trace_id.to_bytes(16, "big") + b"\x12\x08" + span_id.to_bytes(8, "big")]
+        if trace_state is not DEFAULT_TRACE_STATE and trace_state:
             parts.append(field(b"\x1a", _trace_state(trace_state).encode()))
         if parent is not None:
-            parts.append(b"\x22\x08" + parent.span_id.to_bytes(8, "big"))
+            parts.append(b"\x22\x08" + (parent[1] if type(parent) is SpanContext else parent.span_id).to_bytes(8, "big"))
         parts.append(nb)
         parts.append(_SPAN_KIND.get(kind) or _kind_field(kind))
         if start:
@@ -432,8 +459,10 @@ class SpanEncoder(_BatchEncoder):
         if dropped_links:
             parts.append(b"\x70" + varint(dropped_links))
         if status is not None:
-            code = status.status_code.value
-            message = status.description
+            if type(status) is Status:
+                code, message = status._status_code.value, status._description
+            else:
+                code, message = status.status_code.value, status.description
             if code or message:
                 body = (field(b"\x12", message.encode()) if message else b"") + (b"\x18" + _V1[code] if code else b"")
                 parts.append(field(b"\x7a", body))
