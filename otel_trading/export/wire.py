@@ -135,10 +135,12 @@ class AttributeEncoder:
         self._pairs: dict[tuple[str, str], bytes] = {}
         self._max = max_entries
 
-    def encode(self, attributes: Mapping[str, Any] | None) -> list[bytes]:
+    def encode(self, attributes: Mapping[str, Any] | None, out: list[bytes] | None = None) -> list[bytes]:
+        """The ``KeyValue`` fields, appended to ``out`` (a message's parts) or a new list."""
+        if out is None:
+            out = []
         if not attributes:
-            return []
-        out = []
+            return out
         pairs = self._pairs
         tag = self._tag
         inner = getattr(attributes, "_dict", None)  # BoundedAttributes: iterate its dict, not the Mapping mixin
@@ -445,7 +447,7 @@ class SpanEncoder(_BatchEncoder):
         if end:
             parts.append(b"\x41" + _pack_q(end))
         if attributes:
-            parts += self._span_attrs.encode(attributes)
+            self._span_attrs.encode(attributes, parts)
         if dropped_attributes:
             parts.append(b"\x50" + varint(dropped_attributes))
         if events:
@@ -478,7 +480,7 @@ class SpanEncoder(_BatchEncoder):
             parts.append(b"\x09" + _pack_q(timestamp))
         if event.name:
             parts.append(field(b"\x12", event.name.encode()))
-        parts += self._event_attrs.encode(event.attributes)
+        self._event_attrs.encode(event.attributes, parts)
         dropped = event.dropped_attributes
         if dropped:
             parts.append(b"\x20" + varint(dropped))
@@ -487,7 +489,7 @@ class SpanEncoder(_BatchEncoder):
     def _link(self, link) -> bytes:
         ctx = link.context
         parts = [b"\x0a\x10" + ctx.trace_id.to_bytes(16, "big") + b"\x12\x08" + ctx.span_id.to_bytes(8, "big")]
-        parts += self._link_attrs.encode(link.attributes)
+        self._link_attrs.encode(link.attributes, parts)
         dropped = link.dropped_attributes
         if dropped:
             parts.append(b"\x28" + varint(dropped))
@@ -543,7 +545,7 @@ class LogEncoder(_BatchEncoder):
         parts.append(field(b"\x2a", body))
         attributes = record.attributes
         if attributes:
-            parts += self._attrs.encode(attributes)
+            self._attrs.encode(attributes, parts)
         dropped = readable.dropped_attributes
         if dropped:
             parts.append(b"\x38" + varint(dropped))
