@@ -200,7 +200,17 @@ class ReportingBatchSpanProcessor(_Bounded, BatchSpanProcessor):
             item = EncodedSpan(span.resource, span.instrumentation_scope, encoder.encode_item(span))
         except Exception:  # noqa: BLE001 - queued as it is: the export's encoder skips it and says why
             item = span
-        return self._emit(item)
+        # The SDK's BatchProcessor.emit without its per-item os.getpid() system call (a third of a
+        # busy producer's queueing cost): its fork handler (os.register_at_fork) already resets the
+        # queue and worker in a forked child. Shut down or full: the SDK's own emit ignores / drops and counts.
+        bp = self._batch_processor
+        queue = bp._queue
+        if bp._shutdown or len(queue) >= bp._max_queue_size:
+            return self._emit(item)
+        queue.appendleft(item)
+        if len(queue) >= bp._max_export_batch_size and not bp._worker_awaken.is_set():
+            bp._worker_awaken.set()
+        return None
 
     def shutdown(self, timeout_millis: float | None = None) -> None:
         self._bounded_shutdown(timeout_millis)

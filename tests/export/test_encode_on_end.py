@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import threading
 
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.resources import Resource
@@ -94,4 +96,61 @@ def test_a_span_that_cannot_be_encoded_is_skipped_with_a_warning_and_the_rest_de
         provider.force_flush()
     assert b"before" in exporter.requests[0] and b"after" in exporter.requests[0]
     assert "could not encode a span" in caplog.text
+    provider.shutdown()
+
+
+class _Slow(_Capture):
+    """Takes encoded spans and blocks until released: a collector that does not keep up."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    def export(self, batch):
+        self.release.wait(10)
+        return super().export(batch)
+
+    def shutdown(self, *args, **kwargs) -> None:
+        self.release.set()
+
+
+def test_encoded_spans_beyond_the_queue_are_dropped_and_counted():
+    slow = _Slow()
+    provider = TracerProvider()
+    processor = ReportingBatchSpanProcessor(slow, max_queue_size=100, max_export_batch_size=10, report_interval=3600)
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("t")
+    for _ in range(1000):
+        with tracer.start_as_current_span("burst"):
+            pass
+    assert 800 <= processor.dropped <= 900  # 100 queued, <= 10 taken by the blocked worker
+    slow.release.set()
+    provider.force_flush()
+    assert abs(len(slow.items) + processor.dropped - 1000) <= 3  # the SDK's unlocked "queue full" check can miscount a race
+    provider.shutdown()
+
+
+def test_a_forked_child_queues_and_exports_its_own_encoded_spans():
+    exporter = _Capture()
+    provider, processor, _ = _setup(exporter)
+    tracer = provider.get_tracer("t")
+    with tracer.start_as_current_span("parent-before-fork"):
+        pass
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: the parent's queued span is not its own; its new span is exported by its own worker
+        try:
+            with tracer.start_as_current_span("child"):
+                pass
+            provider.force_flush()
+            os.write(write, b"".join(exporter.requests))
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        sent_by_child = pipe.read()
+    os.waitpid(pid, 0)
+    assert b"child" in sent_by_child and b"parent-before-fork" not in sent_by_child
+    provider.force_flush()
+    assert b"parent-before-fork" in b"".join(exporter.requests) and b"child" not in b"".join(exporter.requests)
     provider.shutdown()
