@@ -26,6 +26,11 @@ placeholder, never passed on unmasked. Exceptions are formatted before
 redaction, so a token in an exception message is masked in ``exc_message`` and
 ``stack`` and in the OTLP ``exception.*`` attributes.
 
+Adapters put the redactor on each way out: ``RedactingSpanProcessor``, ``RedactingLogRecordProcessor``,
+``RedactingMetricReader`` (data-point attributes at collection time); ``Redactor.redact_argv`` masks
+the value after a secret-looking command-line option (resource ``process.command_args``); module
+``otel_trading.excepthooks`` prints Python's own tracebacks through it.
+
 Configuration (env or ``configure()``): ``OTEL_TRADING_REDACT`` (on/off),
 ``OTEL_TRADING_REDACT_KEYS`` (extra secret key names, matched as substrings of
 the normalised key), ``OTEL_TRADING_REDACT_ALLOW`` (key names never masked),
