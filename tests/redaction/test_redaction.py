@@ -247,3 +247,14 @@ def test_the_rules_are_built_once_and_shared_by_the_providers_and_logs_install(m
         assert shared.redact_event({"desk_code": "D1"})["desk_code"] == MASK
     finally:
         logs.uninstall()
+
+
+@pytest.mark.slow
+def test_extra_deny_keys_apply_to_resource_attributes(otlp):
+    from support import otlp_env, run_python
+
+    app = "from opentelemetry import trace\nwith trace.get_tracer('t').start_as_current_span('one'):\n    pass\n"
+    env = otlp_env(otlp, OTEL_TRADING_REDACT_KEYS="desk_code", OTEL_RESOURCE_ATTRIBUTES="desk_code=D-77,region=eu")
+    assert run_python(app, env).returncode == 0
+    (span,) = otlp.wait_for(lambda r: r.spans())
+    assert span.resource["desk_code"] == MASK and span.resource["region"] == "eu"
