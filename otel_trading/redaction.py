@@ -26,6 +26,11 @@ placeholder, never passed on unmasked. Exceptions are formatted before
 redaction, so a token in an exception message is masked in ``exc_message`` and
 ``stack`` and in the OTLP ``exception.*`` attributes.
 
+Adapters put the redactor on each way out: ``RedactingSpanProcessor``, ``RedactingLogRecordProcessor``,
+``RedactingMetricReader`` (data-point attributes at collection time); ``Redactor.redact_argv`` masks
+the value after a secret-looking command-line option (resource ``process.command_args``); module
+``otel_trading.excepthooks`` prints Python's own tracebacks through it.
+
 Configuration (env or ``configure()``): ``OTEL_TRADING_REDACT`` (on/off),
 ``OTEL_TRADING_REDACT_KEYS`` (extra secret key names, matched as substrings of
 the normalised key), ``OTEL_TRADING_REDACT_ALLOW`` (key names never masked),
@@ -36,6 +41,7 @@ change the mapping in place).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib
 import re
@@ -97,6 +103,8 @@ KEY_QUALIFIERS = frozenset({"session", "api", "access", "secret", "private", "si
 # FIX tags whose value is a secret: Password, NewPassword, RawData (logon signature), EncryptedPassword, EncryptedNewPassword
 FIX_SECRET_TAGS = ("554", "925", "96", "1402", "1404")
 PII_KINDS = ("email", "phone")
+# single-letter command-line options whose value is a password (mysql, many bots' CLIs); -p as a port is masked too
+SHORT_SECRET_OPTIONS = frozenset({"-p"})
 
 _KV_KEYS = r"password|passwd|passphrase|pwd|pass|secret|client[-_]?secret|token|access[-_]?token|refresh[-_]?token|api[-_]?key|apikey|access[-_]?key|private[-_]?key|session[-_]?key|authorization|auth|cookie|session[-_]?id|account[-_]?(?:number|no)|card[-_]?number|signature|sig|sign|nonce|credential|key"
 _VALUE_RE = re.compile(
@@ -444,6 +452,39 @@ class Redactor:
         except Exception as exc:  # a user hook must never break logging
             report_once(f"redaction hook {self.hook!r} raised {type(exc).__name__}; its changes are skipped")
 
+    def redact_argv(self, argv: Iterable[Any]) -> list[Any]:
+        """A command line's arguments with the value of every secret-looking option masked, the rest kept.
+
+        ``--api-key XYZ``, ``--password=XYZ``, ``-p XYZ``, ``-pXYZ``: an option is judged by its name
+        with the key rules (``--db-password``, ``--token``, ``--key``; single-letter options only ``-p``),
+        and the item after an option without ``=`` is masked unless it is itself a long option.
+        Every item is then scanned like any value (``https://u:pw@host``, ``sk_live_...``).
+        """
+        out: list[Any] = []
+        mask_next = False
+        for arg in argv:
+            if type(arg) is not str:
+                out.append(arg)
+                mask_next = False
+                continue
+            if mask_next and not arg.startswith("--"):
+                out.append(self.mask)
+                mask_next = False
+                continue
+            mask_next = False
+            if arg[:2] in SHORT_SECRET_OPTIONS:  # -p XYZ, -pXYZ, -p=XYZ
+                out.append(arg if arg == arg[:2] else arg[:2] + ("=" if arg[2] == "=" else "") + self.mask)
+                mask_next = arg == arg[:2]
+                continue
+            name, eq, _ = arg.partition("=")
+            key = name.lstrip("-")
+            if name.startswith("-") and len(key) > 1 and self.key_is_secret(key):  # --api-key XYZ, --password=XYZ
+                out.append(name + "=" + self.mask if eq else arg)
+                mask_next = not eq
+                continue
+            out.append(self.redact_text(arg))
+        return out
+
     # structlog processor interface
     def __call__(self, logger: Any, method_name: str, event_dict: dict) -> dict:
         return self.redact_event(event_dict)
@@ -475,17 +516,26 @@ def configure_redaction(
     """Replace the process-wide redactor's rules (keeps the same object, so installed processors see the change)."""
     fresh = Redactor(enabled, deny, allow, hook, pii_allow=pii_allow)
     _REDACTOR.__dict__.update(fresh.__dict__)
+    _configured_from[0] = None
     return _REDACTOR
 
 
+_configured_from: list[Any] = [None]  # the settings object the rules were last built from
+
+
 def configure_redaction_from(settings: Any) -> Redactor:
-    """The process-wide redactor with the rules of ``settings`` (OTEL_TRADING_REDACT*); idempotent."""
+    """The process-wide redactor with the rules of ``settings`` (OTEL_TRADING_REDACT*); idempotent: the
+    providers and ``logs.install()`` (which must also work on its own) share the rules built once."""
+    if _configured_from[0] is settings:
+        return _REDACTOR
     rules = (settings.redact, settings.redact_keys, settings.redact_allow)
     try:
-        return configure_redaction(*rules, settings.redact_hook or None, settings.redact_pii_allow)
+        configure_redaction(*rules, settings.redact_hook or None, settings.redact_pii_allow)
     except ValueError as exc:
         report_once(f"OTEL_TRADING_REDACT_HOOK: {exc}; redacting without the hook")
-        return configure_redaction(*rules, pii_allow=settings.redact_pii_allow)
+        configure_redaction(*rules, pii_allow=settings.redact_pii_allow)
+    _configured_from[0] = settings
+    return _REDACTOR
 
 
 class RedactingSpanProcessor(SpanProcessor):
@@ -614,3 +664,76 @@ class RedactingLogRecordProcessor(LogRecordProcessor):
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
+
+
+class RedactingMetricReader:
+    """Masks secrets in metric data-point attributes (and exemplars' filtered attributes) at collection time.
+
+    Installed on a reader with :meth:`wrap`: it takes the place of the reader's ``_receive_metrics``, the
+    method the SDK documents for readers to override, which every collection passes through on its way
+    out (the periodic reader's exporter: OTLP, local files, console; a Prometheus scrape). ``add()``
+    and ``record()`` are untouched: collection runs once per export interval or scrape, and each
+    distinct attribute set is redacted once (the SDK hands the same attributes object to every
+    collection of a series; the verdict is kept while that object lives).
+    """
+
+    _CACHE_MAX = 20_000
+
+    def __init__(self, receive: Callable[..., Any], redactor: Redactor):
+        self._receive = receive
+        self._redactor = redactor
+        # id(attributes) -> (attributes, redacted): the original is held, so its id cannot be reused while cached
+        self._cache: dict[int, tuple[Any, Any]] = {}
+
+    @classmethod
+    def wrap(cls, reader: Any, redactor: Redactor | None = None) -> None:
+        redactor = redactor or _REDACTOR
+        if redactor.enabled and not isinstance(reader._receive_metrics, cls):
+            reader._receive_metrics = cls(reader._receive_metrics, redactor)
+
+    def __call__(self, metrics_data: Any, timeout_millis: float = 10_000, **kwargs: Any) -> Any:
+        if metrics_data is not None and self._redactor.enabled:
+            try:
+                metrics_data = self._redact(metrics_data)
+            except Exception as exc:  # noqa: BLE001 - fail closed: a collection that cannot be checked is not passed on
+                report_once(f"metric redaction failed ({type(exc).__name__}); this collection of metrics is dropped")
+                return None
+        return self._receive(metrics_data, timeout_millis=timeout_millis, **kwargs)
+
+    def _attributes(self, attributes: Any) -> Any:
+        if not attributes:
+            return attributes
+        cached = self._cache.get(id(attributes))
+        if cached is not None and cached[0] is attributes:
+            return cached[1]
+        redacted = self._redactor.redact_mapping(attributes)
+        if len(self._cache) >= self._CACHE_MAX:
+            self._cache.clear()
+        self._cache[id(attributes)] = (attributes, redacted)
+        return redacted
+
+    def _point(self, point: Any) -> Any:
+        attributes = self._attributes(point.attributes)
+        exemplars = [
+            e if not e.filtered_attributes else dataclasses.replace(e, filtered_attributes=self._redactor.redact_mapping(e.filtered_attributes))
+            for e in point.exemplars
+        ]
+        if attributes is point.attributes and all(a is b for a, b in zip(exemplars, point.exemplars)):
+            return point
+        return dataclasses.replace(point, attributes=attributes, exemplars=exemplars)
+
+    def _redact(self, data: Any) -> Any:
+        replace = dataclasses.replace
+        resources = []
+        for rm in data.resource_metrics:
+            scopes = []
+            for sm in rm.scope_metrics:
+                metrics = []
+                for metric in sm.metrics:
+                    points = [self._point(p) for p in metric.data.data_points]
+                    if any(a is not b for a, b in zip(points, metric.data.data_points)):
+                        metric = replace(metric, data=replace(metric.data, data_points=points))
+                    metrics.append(metric)
+                scopes.append(replace(sm, metrics=metrics))
+            resources.append(replace(rm, scope_metrics=scopes))
+        return replace(data, resource_metrics=resources)

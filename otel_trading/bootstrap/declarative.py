@@ -10,7 +10,8 @@ registered in them, so a file can name:
 * exporters ``local`` (groups ``opentelemetry_{traces,metrics,logs}_exporter``).
 
 On the providers the file built, otel-trading then adds span and log-record
-redaction (first in each processor chain, so no exporter sees a secret), log correlation,
+redaction (first in each processor chain, so no exporter sees a secret), metric
+data-point redaction on the file's readers, log correlation,
 rendering and redaction, the trading metrics and the export-loss counters. The
 file format has no place for the rest, which is off; one stderr line says so.
 """
@@ -67,7 +68,7 @@ def build(settings: Settings) -> Telemetry:
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.trace import TracerProvider
 
-    from otel_trading import logs, redaction
+    from otel_trading import excepthooks, logs, redaction
     from otel_trading.export import losses
     from otel_trading.trading import metrics
 
@@ -80,6 +81,8 @@ def build(settings: Settings) -> Telemetry:
             off.append("span redaction")
     if isinstance(meter_provider, MeterProvider):
         telemetry.meter_provider = meter_provider
+        for reader in getattr(meter_provider, "_metric_readers", ()):
+            redaction.RedactingMetricReader.wrap(reader, redactor)
         losses.observe(meter_provider)
         metrics.install(settings, meter_provider)
     if isinstance(logger_provider, LoggerProvider):
@@ -87,6 +90,7 @@ def build(settings: Settings) -> Telemetry:
         if redactor.enabled and not _add_first(logger_provider, "_multi_log_record_processor", "_log_record_processors", redaction.RedactingLogRecordProcessor(redactor)):
             off.append("redaction of records made through the OTel Logs API")
         logs.install(settings, logger_provider)
+    excepthooks.install(redactor)
     report(f"OTEL_CONFIG_FILE is set: the file configures the SDK; off: {', '.join(off)} (see README, Declarative configuration)")
     return telemetry
 

@@ -28,7 +28,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.sampling import Sampler
 from opentelemetry.trace import set_tracer_provider
 
-from otel_trading import export, health, logs, redaction
+from otel_trading import excepthooks, export, health, logs, redaction
 from otel_trading.bootstrap import embedded, lifecycle, resource, views
 from otel_trading.bootstrap.configure import Telemetry
 from otel_trading.config import Settings
@@ -50,6 +50,7 @@ _EXPORTER_GROUPS = {
 
 
 def build(settings: Settings, auto_instrumentation_version: str | None) -> Telemetry:
+    redactor = redaction.configure_redaction_from(settings)  # first: the resource is redacted with the settings' rules
     res = resource.build(settings, auto_instrumentation_version)
     telemetry = Telemetry(settings)
     if embedded.use_local(settings):
@@ -58,6 +59,8 @@ def build(settings: Settings, auto_instrumentation_version: str | None) -> Telem
     # Metrics first: the export-loss counters and (opt-in) the SDK's self-metrics bind to this provider.
     views.set_cardinality_limit(settings.cardinality_limit)
     readers = [e if isinstance(e, MetricReader) else PeriodicExportingMetricReader(e) for e in _exporters("metrics", settings)]
+    for reader in readers:  # data-point attributes masked once per collection (export interval, Prometheus scrape)
+        redaction.RedactingMetricReader.wrap(reader, redactor)
     telemetry.meter_provider = MeterProvider(
         resource=res,
         metric_readers=readers,
@@ -73,7 +76,6 @@ def build(settings: Settings, auto_instrumentation_version: str | None) -> Telem
         id_generator=_import_id_generator(_get_id_generator()),
         shutdown_on_exit=False,
     )
-    redactor = redaction.configure_redaction_from(settings)
     if redactor.enabled:  # before the exporting processors: they only ever see redacted copies
         telemetry.tracer_provider.add_span_processor(redaction.RedactingSpanProcessor(redactor))
     sidecar = _sidecar(settings)
@@ -106,7 +108,11 @@ def build(settings: Settings, auto_instrumentation_version: str | None) -> Telem
         telemetry.processors.setdefault("logs", []).append(log_processor)
     set_logger_provider(telemetry.logger_provider)
 
+    if redactor.enabled:
+        for provider in telemetry.providers:
+            resource.keep_redacted(provider)
     logs.install(settings, telemetry.logger_provider)
+    excepthooks.install(redactor)
     metrics.install(settings, telemetry.meter_provider)
     kpis.install(telemetry.tracer_provider)
     health.install(settings)

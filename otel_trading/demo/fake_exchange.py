@@ -26,18 +26,21 @@ import random
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import SplitResult, parse_qsl, urlsplit
+
+from otel_trading.demo.venue import LocalVenue
 
 MARKETS = Path(__file__).with_name("fixtures") / "binance_exchange_info.json"
 PRICES = {"BTCUSDT": 50_000.0, "ETHUSDT": 3_000.0}
 INSUFFICIENT, RATE_LIMITED, SLOW = 999.0, 777.0, 555.0
 
 
-class FakeExchange:
+class FakeExchange(LocalVenue):
     """``with FakeExchange() as venue: exchange = ccxt.binance(venue.ccxt_config())``."""
+
+    thread_name = "fake-exchange"
 
     def __init__(self, slow_seconds: float = 1.0):
         self.slow_seconds = slow_seconds
@@ -46,24 +49,12 @@ class FakeExchange:
         self._trades: list[dict[str, Any]] = []
         self._ids = itertools.count(random.randrange(10**6, 10**9))  # distinct ids across fakes, like distinct venues
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-exchange", daemon=True)
+        super().__init__()
 
-    def start(self) -> FakeExchange:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self) -> FakeExchange:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def respond(self, method: str, url: SplitResult, headers: dict[str, str], body: str) -> tuple[int, Any]:
+        query = dict(parse_qsl(url.query)) | dict(parse_qsl(body))
+        self.requests.append((method, url.path, query, headers))
+        return self.answer(method, url.path, query)
 
     @staticmethod
     def ccxt_config(**extra: Any) -> dict[str, Any]:
@@ -190,36 +181,6 @@ class FakeExchange:
                 return 400, {"code": -2011, "msg": "Unknown order sent."}
             order["status"] = "CANCELED"
             return 200, dict(order)
-
-
-def _handler(venue: FakeExchange) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True  # one segment per answer: no 40 ms delayed-ACK stalls
-
-        def _serve(self) -> None:
-            url = urlsplit(self.path)
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length).decode() if length else ""
-            query = dict(parse_qsl(url.query)) | dict(parse_qsl(body))
-            venue.requests.append((self.command, url.path, query, dict(self.headers)))
-            status, answer = venue.answer(self.command, url.path, query)
-            data = json.dumps(answer).encode()
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-            except OSError:  # the client gave up (timeout): nothing to answer
-                pass
-
-        do_GET = do_POST = do_DELETE = do_PUT = _serve  # noqa: N815 - http.server API
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    return Handler
 
 
 def route(exchange: Any, url: str) -> Any:

@@ -1,8 +1,9 @@
-"""``OTEL_CONFIG_FILE``: the SDK builds the providers from the file; otel-trading's sampler, redaction,
-log correlation and loss counters still apply, and the app is told in one line what is off."""
+"""``OTEL_CONFIG_FILE``: the SDK builds the providers from the file; otel-trading's sampler, redaction
+(spans, logs, metric attributes), log correlation and loss counters still apply, and the app is told in one line what is off."""
 
 from __future__ import annotations
 
+import pytest
 from support import clean_env, run_python
 
 APP = """
@@ -15,6 +16,8 @@ for _ in range(20):
         pass
 with otel_trading.order_span("order.submit", symbol="AAPL", side="buy", attributes={"api_key": "sk-live-0123456789abcdef"}) as span:
     structlog.get_logger("bot").info("order sent", password="hunter2")
+from opentelemetry import metrics
+metrics.get_meter("bot").create_counter("bot.orders").add(1, {"api_key": "sk-live-0123456789abcdef", "side": "buy"})
 print("app ran")
 """
 
@@ -50,6 +53,7 @@ logger_provider:
 """
 
 
+@pytest.mark.slow
 def test_file_config_keeps_trading_sampler_redaction_and_log_correlation(otlp, tmp_path):
     config = tmp_path / "otel.yaml"
     config.write_text(CONFIG.format(endpoint=otlp.grpc_endpoint))
@@ -57,7 +61,7 @@ def test_file_config_keeps_trading_sampler_redaction_and_log_correlation(otlp, t
     result = run_python(APP, env)
     assert result.returncode == 0, result.stderr
     assert "app ran" in result.stdout
-    otlp.wait_for(lambda r: r.spans() and r.logs() and any(m.name == "otel_trading.export.dropped" for m in r.metrics()))
+    otlp.wait_for(lambda r: r.spans() and r.logs() and {"otel_trading.export.dropped", "bot.orders"} <= {m.name for m in r.metrics()})
     spans = otlp.spans()
     assert [s.name for s in spans] == ["order.submit"]  # the trading sampler named in the file, rules from the env
     assert spans[0].resource["service.name"] == "file-bot"  # the file's resource
@@ -65,6 +69,8 @@ def test_file_config_keeps_trading_sampler_redaction_and_log_correlation(otlp, t
     (log,) = [entry for entry in otlp.logs() if str(entry.body) == "order sent"]
     assert (log.trace_id, log.span_id) == (spans[0].trace_id, spans[0].span_id)  # correlated
     assert "hunter2" not in str(log.attributes) and "hunter2" not in result.stdout
+    (orders,) = [m for m in otlp.metrics() if m.name == "bot.orders"][:1]
+    assert {kv.key: kv.value.string_value for kv in orders.points[0].attributes} == {"api_key": "***", "side": "buy"}  # the file's reader too
     notes = [line for line in result.stderr.splitlines() if "OTEL_CONFIG_FILE" in line]
     assert len(notes) == 1 and notes[0].startswith("otel-trading: ") and "off: " in notes[0], result.stderr
 

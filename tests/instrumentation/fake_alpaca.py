@@ -14,33 +14,30 @@ import threading
 import time
 import uuid
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import SplitResult, parse_qsl
+
+from otel_trading.demo.venue import LocalVenue
 
 PRICES = {"AAPL": 190.0, "MSFT": 420.0, "BTC/USD": 50_000.0}
 ASSET_ID = "b0b6dd9d-8b9b-48a9-ba46-b9d54906e415"
 POSITIONS = {"AAPL": 10, "MSFT": -5}  # symbol -> quantity held (negative: short)
 
 
-class FakeAlpaca:
+class FakeAlpaca(LocalVenue):
+    thread_name = "fake-alpaca"
+
     def __init__(self, slow_seconds: float = 1.0):
         self.slow_seconds = slow_seconds
         self.requests: list[tuple[str, str, dict[str, str], dict[str, str]]] = []
         self._orders: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-alpaca", daemon=True)
+        super().__init__()
 
-    def __enter__(self) -> FakeAlpaca:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+    def respond(self, method: str, url: SplitResult, headers: dict[str, str], body: str) -> tuple[int, Any]:
+        query = dict(parse_qsl(url.query))
+        self.requests.append((method, url.path, query, headers))
+        return self.answer(method, url.path, query, json.loads(body) if body.startswith("{") else {})
 
     def answer(self, method: str, path: str, query: dict[str, str], body: dict[str, Any]) -> tuple[int, Any]:
         parts = path.strip("/").split("/")
@@ -135,37 +132,6 @@ class FakeAlpaca:
 
 def _fill(order: dict[str, Any], price: float) -> None:
     order.update(status="filled", filled_qty=order["qty"], filled_avg_price=f"{price:.2f}", filled_at=_now(), updated_at=_now())
-
-
-def _handler(venue: FakeAlpaca) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True  # one segment per answer: no 40 ms delayed-ACK stalls
-
-        def _serve(self) -> None:
-            url = urlsplit(self.path)
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length).decode() if length else ""
-            body = json.loads(raw) if raw.startswith("{") else {}
-            query = dict(parse_qsl(url.query))
-            venue.requests.append((self.command, url.path, query, dict(self.headers)))
-            status, answer = venue.answer(self.command, url.path, query, body)
-            data = json.dumps(answer).encode() if answer is not None else b""
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-            except OSError:
-                pass
-
-        do_GET = do_POST = do_DELETE = do_PATCH = _serve  # noqa: N815 - http.server API
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    return Handler
 
 
 def _now() -> str:

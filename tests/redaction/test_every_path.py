@@ -3,14 +3,17 @@
 An app that knows nothing of otel_trading, launched by ``opentelemetry-instrument``, puts one
 secret, spelled as hypothesis picks, in every field of every signal it makes: span name,
 attributes, event name and attributes, the status message of an exception escaping a span,
-structlog keys / values / bytes / (key, value) pairs, stdlib messages rendered by the app's own
+structlog keys / values / bytes / (key, value) pairs, metric data-point attributes (OTLP, local
+files, a Prometheus scrape), stdlib messages rendered by the app's own
 ``logging.basicConfig(format=...)``, exception tracebacks, a record made through the OTel Logs
-API, resource attributes. The secret must appear nowhere: stdout, stderr, what the collector
+API, resource attributes, the traceback Python prints for an exception that ends a thread
+or is raised in ``__del__``. The secret must appear nowhere: stdout, stderr, what the collector
 receives (OTLP bytes), the local exporters' files, the channel log files, ``otel-trading traces``.
 """
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import tempfile
 from pathlib import Path
@@ -67,8 +70,28 @@ try:
         raise RuntimeError(spelling)
 except RuntimeError:
     pass
+from opentelemetry import metrics
+import os, urllib.request
+metrics.get_meter("leak").create_counter("leak.orders").add(1, {key: token, "detail": spelling})
+print(urllib.request.urlopen(f"http://127.0.0.1:{os.environ['LEAK_PROMETHEUS_PORT']}/metrics").read().decode())  # a scrape
+import threading
+def boom():
+    raise ValueError("thread " + spelling)
+worker = threading.Thread(target=boom, name="worker")
+worker.start()
+worker.join()
+class Leaky:
+    def __del__(self):
+        raise ValueError("del " + spelling)
+Leaky()
 print("APP-OK", flush=True)
 """
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def _everything(otlp, tmp: Path, result, data: Path) -> bytes:
@@ -100,10 +123,15 @@ def test_a_secret_in_every_field_of_every_signal_leaves_nowhere(otlp, spelling, 
             OTEL_TRADING_LOG_FILES="app=info",
             OTEL_TRADING_LOG_DIR=str(tmp / "logs"),
             OTEL_RESOURCE_ATTRIBUTES=f"deployment.environment.name=test,{key}={token}",
+            OTEL_METRICS_EXPORTER="otlp,local,prometheus",
+            OTEL_EXPORTER_PROMETHEUS_HOST="127.0.0.1",
+            OTEL_EXPORTER_PROMETHEUS_PORT=str(port := free_port()),
+            LEAK_PROMETHEUS_PORT=str(port),
         )
         result = run_python(APP, env, args=(spelling.format(t=token), key, token), cwd=cwd)
         assert result.returncode == 0 and "APP-OK" in result.stdout, result.stderr[-2000:]
-        otlp.wait_for(lambda r: any(s.name.startswith("order") for s in r.spans()) and len(r.logs()) >= 6, timeout=15)
-        assert "APPFMT" in result.stderr and (tmp / "data").is_dir() and (tmp / "logs" / "app.log").is_file()
+        otlp.wait_for(lambda r: any(s.name.startswith("order") for s in r.spans()) and len(r.logs()) >= 6 and any(m.name == "leak.orders" for m in r.metrics()), timeout=15)
+        assert "APPFMT" in result.stderr and "leak_orders_total{" in result.stdout
+        assert "Exception in thread worker:" in result.stderr and "Exception ignored in" in result.stderr and (tmp / "data").is_dir() and (tmp / "logs" / "app.log").is_file()
         everything = _everything(otlp, tmp, result, tmp / "data")
     assert token.encode() not in everything, (spelling, key)

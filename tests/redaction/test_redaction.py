@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import sys
 import types
@@ -226,3 +227,34 @@ def test_a_deny_key_that_matches_the_message_key_masks_secrets_in_it_not_the_who
     out = redactor.redact_event({"event": "order sent password=hunter2", "venue": "XNAS"})
     assert out["event"].startswith("order sent") and "hunter2" not in out["event"]
     assert out["venue"] == "***"
+
+
+def test_the_rules_are_built_once_and_shared_by_the_providers_and_logs_install(monkeypatch):
+    from opentelemetry.sdk._logs import LoggerProvider
+
+    from otel_trading import config, logs, redaction
+
+    hooks = types.ModuleType("otel_trading_test_hooks3")
+    hooks.hook = lambda mapping: None
+    monkeypatch.setitem(sys.modules, "otel_trading_test_hooks3", hooks)
+    built = []
+    monkeypatch.setattr(redaction, "Redactor", lambda *a, **k: built.append(a) or Redactor(*a, **k))
+    settings = config.load({"OTEL_TRADING_REDACT_HOOK": "otel_trading_test_hooks3:hook", "OTEL_TRADING_REDACT_KEYS": "desk_code"})
+    try:
+        shared = redaction.configure_redaction_from(settings)  # what the providers do first
+        logs.install(settings, LoggerProvider(), stream=io.StringIO())  # and then logs.install, which also works alone
+        assert len(built) == 1 and redaction.get_redactor() is shared and shared.hook is hooks.hook
+        assert shared.redact_event({"desk_code": "D1"})["desk_code"] == MASK
+    finally:
+        logs.uninstall()
+
+
+@pytest.mark.slow
+def test_extra_deny_keys_apply_to_resource_attributes(otlp):
+    from support import otlp_env, run_python
+
+    app = "from opentelemetry import trace\nwith trace.get_tracer('t').start_as_current_span('one'):\n    pass\n"
+    env = otlp_env(otlp, OTEL_TRADING_REDACT_KEYS="desk_code", OTEL_RESOURCE_ATTRIBUTES="desk_code=D-77,region=eu")
+    assert run_python(app, env).returncode == 0
+    (span,) = otlp.wait_for(lambda r: r.spans())
+    assert span.resource["desk_code"] == MASK and span.resource["region"] == "eu"
