@@ -52,6 +52,7 @@ ROWS = [
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)  # the subprocess's own bound; a loaded 2-core machine takes 80-180 s
 def test_bench_quick_prints_the_whole_table():
     result = subprocess.run(
         [sys.executable, "-m", "bench", "--quick"], cwd=ROOT, capture_output=True, text=True, timeout=300,
