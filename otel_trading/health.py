@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 import inspect
 import json
 import logging
@@ -26,8 +27,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 from urllib.parse import urlsplit
 
 from opentelemetry import metrics as metrics_api
@@ -36,6 +36,9 @@ from opentelemetry.metrics import CallbackOptions, Observation
 from otel_trading.report import report
 from otel_trading.trading import attributes as A
 from otel_trading.trading import metrics as trading_metrics_module
+
+if TYPE_CHECKING:
+    from http.server import ThreadingHTTPServer
 
 _log = logging.getLogger("otel_trading.health")
 
@@ -443,43 +446,52 @@ def _observe_start(options: CallbackOptions) -> list[Observation]:
 
 
 # ----------------------------------------------------------------------------- HTTP server
-class _Handler(BaseHTTPRequestHandler):
-    server_version = "otel-trading-health"
-    sys_version = ""
-    timeout = 5  # a client that sends nothing cannot hold a thread
+@functools.cache
+def _handler() -> type:
+    """The probes' request handler; ``http.server`` is imported only when the probes are served."""
+    from http.server import BaseHTTPRequestHandler
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-        path = self.path.split("?", 1)[0]
-        if path == "/livez":
-            ok = alive()
-            self._send(200 if ok else 503, "ok\n" if ok else "health thread not beating\n", "text/plain")
-        elif path == "/readyz":
-            ok = ready()
-            self._send(200 if ok else 503, "ok\n" if ok else "not ready\n", "text/plain")
-        elif path == "/healthz":
-            body = snapshot()
-            self._send(503 if body["status"] == "unhealthy" else 200, json.dumps(body, indent=1) + "\n", "application/json")
-        else:
-            self._send(404, "try /livez, /readyz or /healthz\n", "text/plain")
+    class _Handler(BaseHTTPRequestHandler):
+        server_version = "otel-trading-health"
+        sys_version = ""
+        timeout = 5  # a client that sends nothing cannot hold a thread
 
-    def _send(self, code: int, body: str, content_type: str) -> None:
-        data = body.encode()
-        self.send_response(code)
-        self.send_header("Content-Type", f"{content_type}; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("Cache-Control", "no-store")
-        self.end_headers()
-        self.wfile.write(data)
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            path = self.path.split("?", 1)[0]
+            if path == "/livez":
+                ok = alive()
+                self._send(200 if ok else 503, "ok\n" if ok else "health thread not beating\n", "text/plain")
+            elif path == "/readyz":
+                ok = ready()
+                self._send(200 if ok else 503, "ok\n" if ok else "not ready\n", "text/plain")
+            elif path == "/healthz":
+                body = snapshot()
+                self._send(503 if body["status"] == "unhealthy" else 200, json.dumps(body, indent=1) + "\n", "application/json")
+            else:
+                self._send(404, "try /livez, /readyz or /healthz\n", "text/plain")
 
-    def log_message(self, format: str, *args: Any) -> None:  # probes every few seconds: not worth a line
-        pass
+        def _send(self, code: int, body: str, content_type: str) -> None:
+            data = body.encode()
+            self.send_response(code)
+            self.send_header("Content-Type", f"{content_type}; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("Cache-Control", "no-store")
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:  # probes every few seconds: not worth a line
+            pass
+
+    return _Handler
 
 
 def serve(port: int, host: str = "127.0.0.1") -> int | None:
     """Serve the probes on ``host:port`` from a daemon thread; returns the bound port (None if it failed)."""
     stop_server()
+    from http.server import ThreadingHTTPServer
+
     try:
-        server = ThreadingHTTPServer((host, port), _Handler)
+        server = ThreadingHTTPServer((host, port), _handler())
     except (OSError, OverflowError, ValueError) as exc:
         report(f"health server could not listen on {host}:{port} ({exc}); probes are not served")
         return None

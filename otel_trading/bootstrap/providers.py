@@ -10,6 +10,7 @@ the environment is validated: SDK modules read some variables at import.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,11 +35,6 @@ from otel_trading.bootstrap.configure import Telemetry
 from otel_trading.config import Settings
 from otel_trading.export import losses
 from otel_trading.export import sidecar as sidecar_module
-from otel_trading.export.localfiles import (
-    LocalLogExporter,
-    LocalMetricExporter,
-    LocalSpanExporter,
-)
 from otel_trading.report import report
 from otel_trading.trading import kpis, metrics
 
@@ -203,7 +199,8 @@ def _exporter_args(cls: type, signal: str, settings: Settings) -> dict[str, Any]
     Local files: the folder (a ``configure(local_dir=...)`` keyword wins over the env var).
     OTLP: the timeout per the spec (milliseconds); the Python exporters would read the variable as seconds.
     """
-    if issubclass(cls, (LocalSpanExporter, LocalLogExporter, LocalMetricExporter)):
+    local = sys.modules.get("otel_trading.export.localfiles")  # imported by the entry point when ``local`` is chosen
+    if local is not None and issubclass(cls, (local.LocalSpanExporter, local.LocalLogExporter, local.LocalMetricExporter)):
         return {"directory": settings.local_dir}
     if not cls.__module__.startswith("opentelemetry.exporter.otlp"):
         return {}

@@ -3,7 +3,8 @@
 * :class:`FastOTLPSpanExporter` / :class:`FastOTLPLogExporter` - the stock OTLP/gRPC
   exporters (same settings, retries, self-metrics) with a direct protobuf wire encoder
   producing the stock encoder's bytes ~7x cheaper; :class:`FastOTLPHTTPSpanExporter` /
-  :class:`FastOTLPHTTPLogExporter` the same for OTLP/HTTP protobuf.
+  :class:`FastOTLPHTTPLogExporter` the same for OTLP/HTTP protobuf. Imported on first use, so
+  start-up loads only the transport the settings choose.
 * :class:`ReportingBatchSpanProcessor` / :class:`ReportingBatchLogRecordProcessor` - the
   SDK batch processors plus a drop counter, a periodic "dropped N" warning and a bounded
   shutdown.
@@ -12,44 +13,74 @@
 * :mod:`otel_trading.export.localfiles` - the ``local`` exporters (OTLP/JSON lines), the embedded default.
 """
 
-from otel_trading.export.otlp_grpc import FastOTLPLogExporter, FastOTLPSpanExporter
-from otel_trading.export.otlp_http import (
-    FastOTLPHTTPLogExporter,
-    FastOTLPHTTPSpanExporter,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from otel_trading.export.processors import (
     DropCounter,
     ReportingBatchLogRecordProcessor,
     ReportingBatchSpanProcessor,
 )
-from otel_trading.export.wire import LogEncoder, SpanEncoder
+
+if TYPE_CHECKING:
+    from otel_trading.export.otlp_http import (
+        FastOTLPHTTPLogExporter as FastOTLPHTTPLogExporter,
+    )
+    from otel_trading.export.otlp_http import (
+        FastOTLPHTTPSpanExporter as FastOTLPHTTPSpanExporter,
+    )
+    from otel_trading.export.otlp_grpc import (
+        FastOTLPLogExporter as FastOTLPLogExporter,
+    )
+    from otel_trading.export.otlp_grpc import (
+        FastOTLPSpanExporter as FastOTLPSpanExporter,
+    )
+    from otel_trading.export.wire import LogEncoder as LogEncoder
+    from otel_trading.export.wire import SpanEncoder as SpanEncoder
+
+# stock exporter class (module, name) -> its fast equivalent (module, name)
+_FAST = {
+    ("opentelemetry.exporter.otlp.proto.grpc.trace_exporter", "OTLPSpanExporter"): ("otel_trading.export.otlp_grpc", "FastOTLPSpanExporter"),
+    ("opentelemetry.exporter.otlp.proto.grpc._log_exporter", "OTLPLogExporter"): ("otel_trading.export.otlp_grpc", "FastOTLPLogExporter"),
+    ("opentelemetry.exporter.otlp.proto.http.trace_exporter", "OTLPSpanExporter"): ("otel_trading.export.otlp_http", "FastOTLPHTTPSpanExporter"),
+    ("opentelemetry.exporter.otlp.proto.http._log_exporter", "OTLPLogExporter"): ("otel_trading.export.otlp_http", "FastOTLPHTTPLogExporter"),
+}
+# imported on first use: only the chosen transport's stack is loaded at start-up
+_LAZY = {
+    "FastOTLPSpanExporter": "otel_trading.export.otlp_grpc",
+    "FastOTLPLogExporter": "otel_trading.export.otlp_grpc",
+    "FastOTLPHTTPSpanExporter": "otel_trading.export.otlp_http",
+    "FastOTLPHTTPLogExporter": "otel_trading.export.otlp_http",
+    "SpanEncoder": "otel_trading.export.wire",
+    "LogEncoder": "otel_trading.export.wire",
+}
 
 
 def faster(exporter_cls: type, enabled: bool = True) -> type:
     """The fast equivalent of a stock exporter class, or the class itself.
 
-    ``OTLPSpanExporter`` / ``OTLPLogExporter`` of the gRPC package map to
-    :class:`FastOTLPSpanExporter` / :class:`FastOTLPLogExporter` (same constructor
-    arguments); anything else is returned unchanged. ``enabled=False`` (the
+    ``OTLPSpanExporter`` / ``OTLPLogExporter`` of the gRPC and HTTP packages map to
+    :class:`FastOTLPSpanExporter` / :class:`FastOTLPLogExporter` / their HTTP twins (same
+    constructor arguments); anything else is returned unchanged. ``enabled=False`` (the
     ``fast_export`` setting, ``OTEL_TRADING_FAST_EXPORT``) turns the substitution off.
+    Matched by the class's module and name, so the other transport's stack is never imported.
     """
-    if not enabled:
+    fast = _FAST.get((exporter_cls.__module__, exporter_cls.__qualname__)) if enabled else None
+    if fast is None:
         return exporter_cls
-    from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
-    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-    from opentelemetry.exporter.otlp.proto.http._log_exporter import (
-        OTLPLogExporter as HTTPLogExporter,
-    )
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
-        OTLPSpanExporter as HTTPSpanExporter,
-    )
+    found: type = getattr(importlib.import_module(fast[0]), fast[1])
+    return found if exporter_cls in found.__mro__ else exporter_cls
 
-    return {
-        OTLPSpanExporter: FastOTLPSpanExporter,
-        OTLPLogExporter: FastOTLPLogExporter,
-        HTTPSpanExporter: FastOTLPHTTPSpanExporter,
-        HTTPLogExporter: FastOTLPHTTPLogExporter,
-    }.get(exporter_cls, exporter_cls)
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'otel_trading.export' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
 
 __all__ = [

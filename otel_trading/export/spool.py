@@ -29,12 +29,14 @@ import os
 import queue
 import re
 import sqlite3
+import sys
 import threading
 import time
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, attach, set_value
 
@@ -467,35 +469,44 @@ def wrap(signal: str, exporter, spool: Spool, drain_seconds: float = SpoolingExp
     ``drain_seconds``: at shutdown, how long the sender may still send before the rest is spooled
     (a share of OTEL_TRADING_SHUTDOWN_TIMEOUT, so spooling happens within the exit bound).
     """
-    from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
-    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-    from opentelemetry.exporter.otlp.proto.http._log_exporter import (
-        OTLPLogExporter as HTTPLogExporter,
-    )
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
-        OTLPSpanExporter as HTTPSpanExporter,
-    )
-    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
-        ExportLogsServiceResponse,
-    )
-    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-        ExportTraceServiceResponse,
-    )
     from opentelemetry.sdk._logs.export import LogRecordExportResult
     from opentelemetry.sdk.trace.export import SpanExportResult
 
-    from otel_trading.export import otlp_grpc, otlp_http
     from otel_trading.export.wire import LogEncoder, SpanEncoder
 
-    if signal == "traces" and isinstance(exporter, OTLPSpanExporter):
+    grpc_spans = _loaded("opentelemetry.exporter.otlp.proto.grpc.trace_exporter", "OTLPSpanExporter")
+    grpc_logs = _loaded("opentelemetry.exporter.otlp.proto.grpc._log_exporter", "OTLPLogExporter")
+    http = tuple(filter(None, (
+        _loaded("opentelemetry.exporter.otlp.proto.http.trace_exporter", "OTLPSpanExporter"),
+        _loaded("opentelemetry.exporter.otlp.proto.http._log_exporter", "OTLPLogExporter"),
+    )))
+    if signal == "traces" and grpc_spans is not None and isinstance(exporter, grpc_spans):
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+            ExportTraceServiceResponse,
+        )
+
+        from otel_trading.export import otlp_grpc
+
         send = otlp_grpc.single_attempt(exporter, otlp_grpc.TRACE_EXPORT_METHOD, ExportTraceServiceResponse.FromString)
-    elif signal == "logs" and isinstance(exporter, OTLPLogExporter):
+    elif signal == "logs" and grpc_logs is not None and isinstance(exporter, grpc_logs):
+        from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+            ExportLogsServiceResponse,
+        )
+
+        from otel_trading.export import otlp_grpc
+
         send = otlp_grpc.single_attempt(exporter, otlp_grpc.LOGS_EXPORT_METHOD, ExportLogsServiceResponse.FromString)
-    elif signal in ("traces", "logs") and isinstance(exporter, (HTTPSpanExporter, HTTPLogExporter)):
+    elif signal in ("traces", "logs") and http and isinstance(exporter, http):
+        from otel_trading.export import otlp_http
+
         send = otlp_http.single_attempt(exporter)
     else:
         return exporter
-    max_bytes = getattr(exporter, "_max_request_size", None) or otlp_grpc.DEFAULT_MAX_REQUEST_BYTES
+    max_bytes = getattr(exporter, "_max_request_size", None)
+    if not max_bytes:  # the gRPC exporters keep none: the collector's default message limit
+        from otel_trading.export import otlp_grpc
+
+        max_bytes = otlp_grpc.DEFAULT_MAX_REQUEST_BYTES
     if signal == "traces":
         wrapper = SpoolingExporter("traces", "span", _splitting(SpanEncoder(), max_bytes), send, spool, exporter.shutdown, SpanExportResult.SUCCESS, SpanExportResult.FAILURE)
         wrapper.takes_encoded_spans = True
@@ -503,3 +514,10 @@ def wrap(signal: str, exporter, spool: Spool, drain_seconds: float = SpoolingExp
         wrapper = SpoolingExporter("logs", "log record", _splitting(LogEncoder(), max_bytes), send, spool, exporter.shutdown, LogRecordExportResult.SUCCESS, LogRecordExportResult.FAILURE)
     wrapper.drain_seconds = drain_seconds
     return wrapper
+
+
+def _loaded(module: str, name: str) -> type[Any] | None:
+    """A stock exporter class when its module is already imported, else None: an exporter cannot be an
+    instance of a class never imported, so the other transport's stack is not loaded to find out."""
+    found = getattr(sys.modules.get(module), name, None)
+    return found if isinstance(found, type) else None
