@@ -28,7 +28,6 @@ import enum
 import os
 import queue
 import re
-import sqlite3
 import sys
 import threading
 import time
@@ -36,12 +35,16 @@ import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, attach, set_value
 
 from otel_trading.export.losses import LOSSES
 from otel_trading.report import report, report_once
+
+if TYPE_CHECKING:
+    import sqlite3
 
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 STALE_CLAIM_SECONDS = 120.0  # a claim older than this (its process hung or died) may be taken again
@@ -109,7 +112,7 @@ class Spool:
         """Opened on first use (nothing on disk until something is spooled), again in a forked child."""
         if self._db is None or self._pid != os.getpid():
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=False)
+            db = _sqlite3().connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a process crash loses no committed row
             db.executescript(_SCHEMA)
@@ -193,6 +196,14 @@ class Spool:
             if self._db is not None and self._pid == os.getpid():
                 self._db.close()
             self._db = None
+
+
+def _sqlite3() -> ModuleType:
+    """The ``sqlite3`` module, imported when the spool is first opened (or an error is matched): a process
+    whose collector never fails does not load it."""
+    import sqlite3
+
+    return sqlite3
 
 
 def _alive(pid: int) -> bool:
@@ -390,7 +401,7 @@ class SpoolingExporter:
     def _replay_one(self) -> None:
         try:
             row = self.spool.claim(self.signal)
-        except sqlite3.Error as exc:
+        except _sqlite3().Error as exc:
             self._spool_has_rows = False
             report(f"spool {self.spool.path} cannot be read ({exc}); its {self._what}s wait for the next start")
             return
@@ -424,7 +435,7 @@ class SpoolingExporter:
     def _store(self, request: tuple[bytes, int]) -> None:
         try:
             evicted = self.spool.put(self.signal, request[0], request[1])
-        except (sqlite3.Error, OSError) as exc:
+        except (_sqlite3().Error, OSError) as exc:
             self.tally.lost += request[1]
             LOSSES.fail(_LOSS_SIGNAL.get(self.signal, self.signal), request[1], "spool_unusable")
             report_once(f"{self._what}s lost: the collector cannot take them and the spool {self.spool.path} cannot store them ({exc}); counted in the exit line", key=("spool-lost", self.spool.path))

@@ -24,7 +24,6 @@ leaves it to the OS. ``otel-trading audit verify`` checks the files.
 from __future__ import annotations
 
 import atexit
-import hashlib
 import logging
 import os
 import re
@@ -58,6 +57,8 @@ def name_key(name: str) -> tuple:
 
 
 def line_hash(line: bytes) -> str:
+    import hashlib  # here, not at start-up: loading OpenSSL's digests costs ~1 ms a process that writes no audit line need not pay
+
     return hashlib.sha256(line).hexdigest()
 
 
