@@ -15,10 +15,10 @@ from __future__ import annotations
 import enum
 import logging
 import os
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
 from opentelemetry import metrics as metrics_api
@@ -64,7 +64,8 @@ def attribute_value(value: Any) -> Any:
     for base in (bool, int, float, str):
         if isinstance(value, base):
             return attribute_value(base(value))
-    if isinstance(value, Decimal):
+    decimal = sys.modules.get("decimal")  # not imported at start-up: a Decimal exists only once its module does
+    if decimal is not None and isinstance(value, decimal.Decimal):
         return float(value)
     return None
 
