@@ -225,7 +225,7 @@ def _load() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, for a CI smoke run (numbers not meaningful)")
-    parser.add_argument("--only", help="comma-separated item names: " + ",".join(FULL) + ", launched (all launched items)")
+    parser.add_argument("--only", help="comma-separated item names: " + ",".join(FULL) + ", launched (all launched items), launched.ITEM (one of them, e.g. launched.startup)")
     parser.add_argument("--json", help="also write the raw results to this file")
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
@@ -236,8 +236,9 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     results: dict = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}}
-    if "launched" in names:
-        results["launched"] = launched.run(args.quick)
+    launched_only = {n.split(".", 1)[1] for n in names if n.startswith("launched.")}
+    if "launched" in names or launched_only:
+        results["launched"] = launched.run(args.quick, launched_only or None)
         print(f"\nTargets, as launched (opentelemetry-instrument; medians [min-max] over processes; load {_load()}):")
         print(table(launched.rows(results["launched"]), ("Target", "Baseline", "otel-trading", "Ratio", "Goal")))
         print(launched.hot_spots(results["launched"]))

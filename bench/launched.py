@@ -24,7 +24,7 @@ import tempfile
 import time
 from typing import Any
 
-from bench import reference
+from bench import installed, reference
 from bench.receiver import Receiver
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -61,9 +61,9 @@ ITEMS: dict[str, dict[str, tuple[str, dict[str, str]]]] = {
 class Launcher:
     """Runs an app in one configuration against the shared receiver; knows where each venv is."""
 
-    def __init__(self, receiver: Receiver, reference_python: str | None) -> None:
+    def __init__(self, receiver: Receiver, reference_python: str | None, ours_python: str = OURS_PY) -> None:
         self.receiver = receiver
-        self.pythons = {"none": OURS_PY, "ours": OURS_PY, "ours+sdkm": OURS_PY, "reference": reference_python}
+        self.pythons = {"none": ours_python, "ours": ours_python, "ours+sdkm": ours_python, "reference": reference_python}
 
     def available(self, config: str) -> bool:
         return self.pythons[config] is not None
@@ -176,13 +176,17 @@ def paced_item(launcher: Launcher, ladder: list[int], seconds: float) -> dict:
 
 
 def startup_item(launcher: Launcher, rounds: int) -> dict:
-    """Wall time of ``[opentelemetry-instrument] python -c pass``, hyperfine-style: alternating, repeated."""
+    """Wall time of ``[opentelemetry-instrument] python -c pass``, hyperfine-style: alternating, repeated.
+
+    Run from ``bench/apps``: ``opentelemetry-instrument`` puts the working directory on PYTHONPATH, and
+    from the repository root the reference venv would find (and start) this checkout's ``otel_trading``.
+    """
     configs = [c for c in ("none", "ours", "reference") if launcher.available(c)]
     times: dict[str, list[float]] = {c: [] for c in configs}
     for round_ in range(rounds + 1):
         for config in _order(configs, round_):
             start = time.perf_counter()
-            subprocess.run(launcher.argv(config, "-c", "pass"), env=launcher.env({}), check=True,
+            subprocess.run(launcher.argv(config, "-c", "pass"), env=launcher.env({}), check=True, cwd=APPS,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
             if round_:  # the first round warms the page cache
                 times[config].append((time.perf_counter() - start) * 1e9)
@@ -195,10 +199,10 @@ _IMPORT = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|\s*(\S+)")
 def importtime_item(launcher: Launcher, top: int = 8) -> dict:
     """``python -X importtime``: the cost of ``import otel_trading`` and the launch's hot spots (self time,
     both processes of ``opentelemetry-instrument``: the wrapper and the python it execs)."""
-    plain = subprocess.run([OURS_PY, "-X", "importtime", "-c", "import otel_trading"], capture_output=True, text=True,
-                           env=launcher.env({}), timeout=120)
+    plain = subprocess.run([launcher.pythons["ours"], "-X", "importtime", "-c", "import otel_trading"], capture_output=True, text=True,
+                           env=launcher.env({}), cwd=APPS, timeout=120)
     total = sum(int(m.group(1)) for m in _IMPORT.finditer(plain.stderr))
-    launched = subprocess.run(launcher.argv("ours", "-c", "pass"), capture_output=True, text=True,
+    launched = subprocess.run(launcher.argv("ours", "-c", "pass"), capture_output=True, text=True, cwd=APPS,
                               env=launcher.env({"PYTHONPROFILEIMPORTTIME": "1"}), timeout=120)
     found = [(int(m.group(1)), m.group(3)) for m in _IMPORT.finditer(launched.stderr)]
     hot = sorted(found, reverse=True)[:top]
@@ -213,16 +217,23 @@ def importtime_item(launcher: Launcher, top: int = 8) -> dict:
 def run(quick: bool, only: set[str] | None = None) -> dict:
     """Every launched item; ``quick`` = small sizes and the reference venv only when already cached."""
     ref = reference.ensure(create=not quick)
+    # start-up is measured on a pip-installed copy (see bench/installed.py); the dev venv when there is none
+    ours_installed = installed.ensure(create=not quick) if not only or only & {"startup", "importtime"} else None
     n, rounds, reps = (2_000, 1, 1) if quick else (20_000, 5, 3)
-    results: dict[str, Any] = {"reference_venv": ref is not None, "load_before": os.getloadavg()}
+    results: dict[str, Any] = {
+        "reference_venv": ref is not None,
+        "startup_install": "pip install (bench/.venv-ours)" if ours_installed else "dev venv (editable install, test extras)",
+        "load_before": os.getloadavg(),
+    }
     with Receiver() as receiver:
         launcher = Launcher(receiver, ref)
+        startup_launcher = Launcher(receiver, ref, ours_installed or OURS_PY)
         steps: list[tuple[str, Any]] = [(item, lambda item=item: cost_item(launcher, item, n, rounds, reps)) for item in ITEMS]
         steps += [
             ("delivery", lambda: delivery_item(launcher, 5_000 if quick else 200_000, 1 if quick else 3)),
             ("paced", lambda: paced_item(launcher, [5_000, 20_000] if quick else [5_000, 10_000, 15_000, 20_000, 30_000, 40_000, 60_000], 0.5 if quick else 2.0)),
-            ("startup", lambda: startup_item(launcher, 1 if quick else 10)),
-            ("importtime", lambda: importtime_item(launcher)),
+            ("startup", lambda: startup_item(startup_launcher, 1 if quick else 10)),
+            ("importtime", lambda: importtime_item(startup_launcher)),
         ]
         for name, step in steps:
             if only and name not in only:
@@ -303,7 +314,7 @@ def rows(results: dict) -> list[Row]:
             f"{p['ours']['no_loss_rate'] / max(ref['no_loss_rate'], 1):.2f}x" if ref else "-",
             "reported",
         ))
-    cost("Start-up: opentelemetry-instrument python -c pass vs stock distro", "startup", "reference", "ours", "<= 1.00x", fmt=_ms)
+    cost(f"Start-up: opentelemetry-instrument python -c pass vs stock distro ({results.get('startup_install', 'dev venv')})", "startup", "reference", "ours", "<= 1.00x", fmt=_ms)
     it = results.get("importtime", {})
     if "error" in it or not it:
         out.append(("import otel_trading (python -X importtime)", "n/a", "n/a", "n/a", it.get("error", "not run")[:80]))
