@@ -13,7 +13,8 @@ counted and reported.
 
 :class:`SpoolingExporter` wraps the span or log OTLP exporter. Its ``export``
 (called on the batch processor's worker thread) encodes the batch and hands it
-to a sender thread, never waiting on the network: while the collector answers
+to a sender thread (started with the first batch, or at start when the spool holds rows: a process
+that exports nothing starts none), never waiting on the network: while the collector answers
 the sender sends it; when the hand-off is full, or the collector is down,
 refusing or too slow, the batch goes to the spool. The sender sends spooled
 batches oldest first, one between each live batch, probing a down collector
@@ -282,8 +283,20 @@ class SpoolingExporter:
     def _start(self) -> None:
         self._handoff: queue.Queue[tuple[bytes, int]] = queue.Queue(_HANDOFF)
         self._state = threading.Lock()
-        self._sender = threading.Thread(target=self._run, name=f"otel-trading-{self.signal}-sender", daemon=True)
-        self._sender.start()
+        self._starting = threading.Lock()
+        self._sender: threading.Thread | None = None
+        if self._spool_has_rows:  # leftovers to send: at once, not with the first batch
+            self._ensure_sender()
+
+    def _ensure_sender(self) -> None:
+        """Start the sender thread, once: with the first batch, or at start when the spool holds rows.
+        A process that exports nothing (a short script, a CLI call) starts none and has none to join at exit;
+        none starts once shutdown has begun (``export`` then spools)."""
+        with self._starting:
+            if self._sender is None and not self._stopping:
+                sender = threading.Thread(target=self._run, name=f"otel-trading-{self.signal}-sender", daemon=True)
+                sender.start()
+                self._sender = sender
 
     def _after_fork(self) -> None:
         """A forked child (gunicorn worker, multiprocessing) gets its own sender, hand-off, locks and counts."""
@@ -302,8 +315,10 @@ class SpoolingExporter:
         except Exception as exc:  # noqa: BLE001 - a batch that cannot be encoded is counted, never raised
             self._count_rejected(len(batch), f"could not be encoded ({exc!r:.80})")
             return self._failure
+        if self._sender is None:
+            self._ensure_sender()
         for request in requests:
-            if not self._healthy:
+            if not self._healthy or self._sender is None:  # collector down, or shutting down before any sender started
                 self._store(request)
                 continue
             try:
@@ -324,14 +339,17 @@ class SpoolingExporter:
         drain = max(min(timeout_millis / 1000, self.drain_seconds), 0.0)
         self._drain_until = time.monotonic() + drain
         self._stopping = True
-        try:
-            self._handoff.put_nowait(_WAKE)  # the sender may be waiting for a batch: it need not wait out its poll
-        except queue.Full:  # busy sending: it sees _stopping after this batch
-            pass
-        self._sender.join(drain)
+        with self._starting:  # no sender starts from here on
+            sender = self._sender
+        if sender is not None:
+            try:
+                self._handoff.put_nowait(_WAKE)  # the sender may be waiting for a batch: it need not wait out its poll
+            except queue.Full:  # busy sending: it sees _stopping after this batch
+                pass
+            sender.join(drain)
         with self._state:
             leftovers = []
-            if self._sender.is_alive() and self._in_flight is not None:
+            if sender is not None and sender.is_alive() and self._in_flight is not None:
                 leftovers.append(self._in_flight)  # cut short by the exit bound: may arrive twice
                 self._in_flight = None
             while True:

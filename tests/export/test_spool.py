@@ -132,3 +132,41 @@ def test_the_exporter_spools_while_the_collector_is_down_and_counts_every_evicti
     assert exporter.tally.spooled == 40 and exporter.tally.delivered == 0
     assert exporter.tally.evicted == 40 - left and 0 < left <= 10  # the cap holds; what it pushed out is counted
     assert "OTEL_TRADING_SPOOL_MAX_BYTES=5000): evicted the oldest" in capsys.readouterr().err
+
+
+def _senders() -> list:
+    import threading
+
+    return [t for t in threading.enumerate() if t.name == "otel-trading-traces-sender"]
+
+
+def test_a_process_that_exports_nothing_starts_no_sender_but_leftovers_are_sent_at_start(tmp_path):
+    from otel_trading.export.spool import Outcome, SpoolingExporter
+
+    sent: list[bytes] = []
+
+    def exporter(spool: Spool) -> SpoolingExporter:
+        return SpoolingExporter(
+            "traces", "span", lambda batch: [(b"live", len(batch))], lambda body, items: (sent.append(body), (Outcome.SENT, ""))[1],
+            spool, lambda: None, "success", "failure",
+        )
+
+    idle = exporter(Spool(tmp_path / "idle.sqlite"))
+    assert not _senders()  # a short script or CLI call pays for no thread, at start or at exit
+    idle.shutdown(1000)
+    assert not _senders() and not (tmp_path / "idle.sqlite").exists()
+
+    busy = exporter(Spool(tmp_path / "busy.sqlite"))
+    assert busy.export([1, 2]) == "success" and len(_senders()) == 1  # the first batch starts it
+    busy.shutdown(1000)
+    assert busy.tally.delivered == 2 and sent == [b"live"]
+
+    sent.clear()
+    left = Spool(tmp_path / "left.sqlite")
+    left.put("traces", b"from before", 3)  # an earlier process's rows: sent without waiting for a batch
+    replaying = exporter(Spool(tmp_path / "left.sqlite"))
+    deadline = time.monotonic() + 30
+    while not sent and time.monotonic() < deadline:
+        time.sleep(0.01)
+    replaying.shutdown(1000)
+    assert sent == [b"from before"] and replaying.tally.replayed == 3
