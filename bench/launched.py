@@ -22,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from typing import Any
 
@@ -188,14 +189,27 @@ def startup_item(launcher: Launcher, rounds: int) -> dict:
     for round_ in range(rounds + 1):
         for config in _order(configs, round_):
             cpu_start, start = _children_cpu(), time.perf_counter()
-            subprocess.run(launcher.argv(config, "-c", "pass"), env=launcher.env({}), check=True, cwd=APPS,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+            _run_exact(launcher.argv(config, "-c", "pass"), launcher.env({}))
             if round_:  # the first round warms the page cache
                 times[config].append((time.perf_counter() - start) * 1e9)
                 cpu[config].append((_children_cpu() - cpu_start) * 1e9)
     out: dict[str, Any] = {c: summary(v) for c, v in times.items()}
     out["cpu"] = {c: summary(v) for c, v in cpu.items()}  # user+sys of both processes: what a busy machine's waits leave out
     return out
+
+
+def _run_exact(argv: list[str], env: dict[str, str]) -> None:
+    """Run to completion, timed to the exit: ``subprocess.run(timeout=...)`` polls the child every 50 ms,
+    which rounds each start-up up to the next 50 ms tick; a blocking wait with a watchdog does not."""
+    proc = subprocess.Popen(argv, env=env, cwd=APPS, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    watchdog = threading.Timer(120, proc.kill)  # a start that hangs fails the item instead of the bench
+    watchdog.start()
+    try:
+        code = proc.wait()
+    finally:
+        watchdog.cancel()
+    if code:
+        raise subprocess.CalledProcessError(code, argv)
 
 
 def _children_cpu() -> float:
