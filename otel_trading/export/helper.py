@@ -5,12 +5,15 @@ Reads batches from the app over the socket ``FD``
 exports them with the exporters the in-process path builds from the same
 settings (``providers._exporters``: OTLP gRPC/HTTP with endpoint, headers, TLS,
 compression, timeout, retries, the fast encoder; console; local files) and
-acknowledges every batch with how many items were exported and how many failed.
+acknowledges every batch with how many items were exported and how many failed,
+and with its counts (:func:`otel_trading.export.records.state`): the app prints
+the exit summary, the drop lines and the loss metrics from them, as in-process.
 
 It ignores SIGINT and SIGTERM (a Ctrl-C or a process-group TERM must not kill it
 before the app has flushed to it) and ends when the app closes its end of the
-socket, or dies: it then exports what it holds, bounded by
-``OTEL_TRADING_SHUTDOWN_TIMEOUT``, and exits.
+socket, or dies: it then exports what it holds, shuts its exporters down (in
+parallel, each spooling what it cannot send), bounded by
+``OTEL_TRADING_SHUTDOWN_TIMEOUT``, sends its final counts and exits.
 """
 
 from __future__ import annotations
@@ -23,7 +26,17 @@ import sys
 import threading
 import time
 
-from otel_trading.export.records import ACK, HEADER, LOGS, SPANS, Decoder
+from otel_trading.export.losses import LOSSES, CountingExporter
+from otel_trading.export.records import (
+    ACK,
+    FINAL,
+    HEADER,
+    LOGS,
+    SIGNALS,
+    SPANS,
+    Decoder,
+    state,
+)
 
 _SUCCESS = 0  # SpanExportResult.SUCCESS.value == LogRecordExportResult.SUCCESS.value
 
@@ -49,12 +62,12 @@ class Helper:
         deadline = time.monotonic() + drain_timeout
         for thread in threads:
             thread.join(max(deadline - time.monotonic(), 0))
-        for exporters in self.exporters.values():
-            for exporter in exporters:
-                try:
-                    exporter.shutdown()
-                except Exception:  # noqa: BLE001 - exiting anyway
-                    pass
+        stopping = [threading.Thread(target=_shut_down, args=(e,), daemon=True) for group in self.exporters.values() for e in group]
+        for thread in stopping:  # in parallel: each exporter's drain gets the whole share of the bound
+            thread.start()
+        for thread in stopping:
+            thread.join(max(deadline - time.monotonic(), 0))
+        self._ack(FINAL, 0, 0, waiting={kind: _waiting(group) for kind, group in self.exporters.items()})
 
     def _read_frames(self) -> None:
         reader = self.sock.makefile("rb", buffering=1 << 20)
@@ -124,12 +137,36 @@ class Helper:
                 failed.append((start, start + len(chunk)))
         return failed
 
-    def _ack(self, seq: int, exported: int, failed: int) -> None:
+    def _ack(self, seq: int, exported: int, failed: int, waiting: dict[int, tuple[int, str | None]] | None = None) -> None:
         with self._ack_lock:
             try:
-                self.sock.sendall(ACK.pack(seq, exported, failed))
+                counts = state(self.exporters, LOSSES, waiting)
+                self.sock.sendall(ACK.pack(seq, exported, failed, len(counts)) + counts)
             except OSError:
                 pass  # the app is gone; we still export what we hold
+
+
+def _shut_down(exporter) -> None:
+    try:
+        exporter.shutdown()
+    except Exception:  # noqa: BLE001 - exiting anyway
+        pass
+
+
+def _waiting(exporters: list) -> tuple[int, str | None]:
+    """Items the spool keeps for a later start and its path (the exit summary's "N wait in PATH");
+    0 when nothing was spooled, (0, None) without a spool."""
+    for exporter in exporters:
+        tally = getattr(exporter, "tally", None)
+        if tally is not None:
+            path = str(exporter.spool.path)
+            if not tally.spooled:
+                return 0, path
+            try:
+                return int(exporter.spool.pending(exporter.signal)[1]), path
+            except Exception:  # noqa: BLE001 - an unreadable spool: the summary says 0 wait
+                return 0, path
+    return 0, None
 
 
 def main(argv: list[str]) -> int:
@@ -140,7 +177,11 @@ def main(argv: list[str]) -> int:
     from otel_trading.bootstrap.providers import _exporters
 
     settings = config.load()
-    exporters = {SPANS: _exporters("traces", settings), LOGS: _exporters("logs", settings)}
+    # failures counted as in-process (the spool counts its own), and sent to the app with the acknowledgements
+    exporters = {
+        SPANS: [CountingExporter(e, SIGNALS[SPANS]) for e in _exporters("traces", settings)],
+        LOGS: [CountingExporter(e, SIGNALS[LOGS]) for e in _exporters("logs", settings)],
+    }
     batch_sizes = {
         SPANS: min(settings.bsp_max_export_batch_size, settings.bsp_max_queue_size),
         LOGS: min(settings.blrp_max_export_batch_size, settings.blrp_max_queue_size),
