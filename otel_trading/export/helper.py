@@ -6,7 +6,11 @@ exports them with the exporters the in-process path builds from the same
 settings (``providers._exporters``: OTLP gRPC/HTTP with endpoint, headers, TLS,
 compression, timeout, retries, the fast encoder; console; local files) and
 acknowledges every batch with how many items were exported and how many failed,
-and with its counts (:func:`otel_trading.export.records.state`): the app prints
+once they are delivered or on disk: the spool's exporters send from a hand-off queue
+of their own, so a batch is acknowledged when their tally has counted it (sent,
+spooled, rejected or lost), never while it only sits in memory here (a ``kill -9`` of
+the helper then loses nothing the app does not send again). Each acknowledgement
+carries the helper's counts (:func:`otel_trading.export.records.state`): the app prints
 the exit summary, the drop lines and the loss metrics from them, as in-process.
 
 It ignores SIGINT and SIGTERM (a Ctrl-C or a process-group TERM must not kill it
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import os
 import queue
+from collections import deque
 import signal
 import socket
 import sys
@@ -51,11 +56,16 @@ class Helper:
         self.queues: dict[int, queue.Queue] = {kind: queue.Queue(maxsize=64) for kind in (SPANS, LOGS)}
         self._ack_lock = threading.Lock()
         self._decoder = Decoder()
+        self._handed = {SPANS: 0, LOGS: 0}  # items handed to the exporters so far, per signal
+        self._held: dict[int, deque] = {SPANS: deque(), LOGS: deque()}  # (handed mark, seq, exported, failed) not yet durable
+        self._held_lock = threading.Lock()
+        self._stopped = threading.Event()
 
     def run(self, drain_timeout: float) -> None:
         threads = [threading.Thread(target=self._export_loop, args=(kind,), daemon=True) for kind in self.queues]
         for thread in threads:
             thread.start()
+        threading.Thread(target=self._release_loop, daemon=True).start()
         self._read_frames()
         for q in self.queues.values():
             q.put(None)
@@ -67,6 +77,8 @@ class Helper:
             thread.start()
         for thread in stopping:
             thread.join(max(deadline - time.monotonic(), 0))
+        self._stopped.set()
+        self._release(everything=True)  # stopped exporters spooled what they could not send
         self._ack(FINAL, 0, 0, waiting={kind: _waiting(group) for kind, group in self.exporters.items()})
 
     def _read_frames(self) -> None:
@@ -113,12 +125,39 @@ class Helper:
                     break
                 frames.append(frame)
             failed_ranges = self._export(kind, items, batch_size)
+            base = self._handed[kind]
+            self._handed[kind] = base + len(items)
             for seq, start, end in ranges:
                 if end < 0:
                     self._ack(seq, 0, 0)
                     continue
                 failed = sum(max(0, min(end, f_end) - max(start, f_start)) for f_start, f_end in failed_ranges)
-                self._ack(seq, end - start - failed, failed)
+                with self._held_lock:
+                    self._held[kind].append((base + end, seq, end - start - failed, failed))
+            self._release()
+
+    def _durable(self, kind: int) -> int | None:
+        """Items the signal's spooling exporters have sent, spooled, rejected or lost (None: no such exporter,
+        their ``export`` returning is the end of it)."""
+        tallies = [e.tally for e in self.exporters[kind] if getattr(e, "tally", None) is not None]
+        if not tallies:
+            return None
+        return min(t.delivered + t.spooled + t.rejected + t.lost for t in tallies)
+
+    def _release(self, everything: bool = False) -> None:
+        """Acknowledge the frames whose items are no longer only in this process's memory."""
+        for kind, held in self._held.items():
+            durable = None if everything else self._durable(kind)
+            while True:
+                with self._held_lock:
+                    if not held or (durable is not None and held[0][0] > durable):
+                        break
+                    _, seq, exported, failed = held.popleft()
+                self._ack(seq, exported, failed)
+
+    def _release_loop(self) -> None:
+        while not self._stopped.wait(0.005):
+            self._release()
 
     def _export(self, kind: int, items: list, batch_size: int) -> list[tuple[int, int]]:
         """Export in batches of ``batch_size``; returns the (start, end) item ranges whose export failed."""

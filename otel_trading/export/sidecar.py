@@ -272,15 +272,19 @@ class Sidecar:
         return all([p.force_flush(max(deadline - time.monotonic(), 0) * 1000) for p in sig.fallback])
 
     def close(self, kind: int) -> None:
-        """Flush ``kind`` and stop taking it; when every signal is closed, stop the helper."""
+        """Send what ``kind`` holds and stop taking it; when every signal is closed, stop the helper: it
+        exports (or spools) what it holds while the app waits, and answers with its final counts."""
         if self._deadline is None:  # a little inside the bound the caller enforces, so the report gets out
             self._deadline = time.monotonic() + self.shutdown_timeout * 0.9
         deadline = self._deadline
         sig = self.signals[kind]
         if sig.closed:
             return
-        self.flush(kind, max(deadline - time.monotonic(), 0))
-        self._close_fallback(sig, deadline)
+        if sig.fallback:
+            self.flush(kind, max(deadline - time.monotonic(), 0))
+            self._close_fallback(sig, deadline)
+        else:
+            self._wait_sent(sig, deadline)
         with self._lock:  # signals shut down in parallel: exactly one of them stops the helper
             sig.closed = True
             sig.dropping = False  # from now on a put is counted as late, not as a drop
@@ -288,6 +292,13 @@ class Sidecar:
             self._stopping = self._stopping or last
         if last:
             self._stop()
+
+    def _wait_sent(self, sig: _Signal, deadline: float) -> None:
+        """Until the flusher has written everything queued to the helper (its acknowledgement may come later)."""
+        with self._room:
+            while sig.items and not self._lost_cause() and time.monotonic() < deadline:
+                self._wake.set()
+                self._room.wait(min(deadline - time.monotonic(), 0.01))
 
     def _stop(self) -> None:
         deadline = self._deadline or time.monotonic()
@@ -423,8 +434,8 @@ class Sidecar:
             except Exception as exc:  # noqa: BLE001 - the flusher must survive anything
                 report(f"export helper link error: {exc!r}")
                 time.sleep(0.1)
-            if self._stopping and not any(sig.items for sig in self.signals.values()):
-                return
+            if self._stopping and not any(sig.items for sig in self.signals.values()) and (self._sock is not None or not self._unacked or self.unavailable):
+                return  # everything written to a live helper (a dead one's batches go to its successor first)
             if not self._stopping:
                 time.sleep(_PASS_INTERVAL)  # let items gather: one big frame instead of many small ones
 

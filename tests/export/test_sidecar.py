@@ -202,6 +202,42 @@ def test_a_helper_killed_mid_run_is_restarted_and_nothing_is_lost(otlp):
     assert len(received) - 6000 <= 4096
 
 
+FALLBACK = STATS + """
+import os, signal, structlog, time
+from opentelemetry import trace
+tracer = trace.get_tracer("bot")
+log = structlog.get_logger("bot")
+for i in range(3000):
+    with tracer.start_as_current_span("tick", attributes={"i": i}):
+        log.info("tick", i=i)
+    if i == 1000:  # the first 1001 confirmed by the helper; from now on every helper started exits at once
+        import otel_trading
+        otel_trading.current().force_flush()
+        sys.executable = "/bin/false"
+        os.kill(sidecar.current().stats()["helper_pid"], signal.SIGKILL)
+    if i % 100 == 0:
+        time.sleep(0.01)
+print_stats()
+"""
+
+
+@pytest.mark.slow
+def test_a_helper_that_cannot_be_kept_running_hands_over_to_the_in_process_path_nothing_lost(otlp):
+    result = run_python(FALLBACK, otlp_env(otlp))
+    assert result.returncode == 0, result.stderr[-3000:]
+    stats = _stats(result.stderr)
+    assert result.stderr.count("exporting spans and log records in the app's process from now on") == 1, result.stderr[-3000:]
+    assert "exited 5 times within 10s" in result.stderr
+    for signal_name, produced in (("spans", 3000), ("logs", 3000)):
+        counts = stats[signal_name]
+        assert counts["produced"] == produced and counts["dropped"] == counts["failed"] == counts["unconfirmed"] == 0, stats
+        assert counts["delivered"] >= 1001 and counts["in_process"] > 0 and counts["delivered"] + counts["in_process"] >= produced, stats
+    spans = [s.attributes["i"] for s in otlp.spans() if s.name == "tick"]
+    logs = [r.attributes["i"] for r in otlp.logs() if r.body == "tick"]
+    assert set(spans) == set(logs) == set(range(3000))  # what the dead helpers held was exported in-process
+    assert "at exit" not in result.stderr  # everything delivered: no summary line
+
+
 @pytest.mark.slow
 def test_full_buffer_drops_are_counted_exactly_and_warned(otlp):
     otlp.delay = 0.5  # a collector much slower than the app
