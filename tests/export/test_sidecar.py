@@ -116,6 +116,38 @@ def test_log_records_cross_the_process_boundary_unchanged():
     assert LogEncoder().encode(decoded) == LogEncoder().encode(records)
 
 
+def test_our_log_emitters_hand_the_helper_the_same_record_the_in_process_path_exports():
+    """With the redacting processor installed (the default), otel-trading's emitters queue the fields
+    directly for the helper (no SDK record); decoded there they encode to the in-process path's bytes."""
+    import types
+
+    from opentelemetry import context as otel_context
+
+    from otel_trading.export.sidecar import SidecarLogRecordProcessor, _Signal
+    from otel_trading.export.records import LOGS
+    from otel_trading.logs.otlp import OtlpEmitter
+    from otel_trading.redaction import RedactingLogRecordProcessor
+
+    resource = Resource.create({"service.name": "bot"})
+    in_process, exporter = LoggerProvider(resource=resource), InMemoryLogRecordExporter()
+    in_process.add_log_record_processor(RedactingLogRecordProcessor())
+    in_process.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+    queued: list = []
+    helper_side = LoggerProvider(resource=resource, shutdown_on_exit=False)
+    helper_side.add_log_record_processor(RedactingLogRecordProcessor())
+    processor = SidecarLogRecordProcessor.__new__(SidecarLogRecordProcessor)
+    processor.sidecar = types.SimpleNamespace(signals={LOGS: _Signal(LOGS, "log record", 10, "OTEL_BLRP_MAX_QUEUE_SIZE", None)})
+    processor._put = lambda sig, item: queued.append(item)
+    helper_side.add_log_record_processor(processor)
+    for provider in (in_process, helper_side):
+        emitter = OtlpEmitter(provider)
+        for i in range(20):
+            body = {"event": "fill", "legs": (1, 2.5)} if i % 4 == 0 else f"tick {i}"
+            emitter.emit("bot.logs", "warning" if i % 2 else "info", body, {"symbol": "EURUSD", "i": i, "big": 2**70}, otel_context.get_current(), 1_700_000_000_000_000_000 + i)
+    assert len(queued) == 20 and all(type(item) is tuple for item in queued)  # the fields path was taken
+    assert LogEncoder().encode(Decoder().logs(dumps(queued))) == LogEncoder().encode(exporter.get_finished_logs())
+
+
 def test_a_value_marshal_cannot_write_is_sent_as_text_not_lost():
     class Odd:
         def __repr__(self) -> str:
