@@ -210,12 +210,13 @@ def test_the_in_process_path_stays_available(otlp):
 
 
 KILL = STATS + """
-import os, signal
+import os, signal, structlog
 from opentelemetry import trace
 tracer = trace.get_tracer("bot")
+log = structlog.get_logger("bot")
 for i in range(6000):
     with tracer.start_as_current_span("tick", attributes={"i": i}):
-        pass
+        log.info("tick", i=i)
     if i == 3000:
         os.kill(sidecar.current().stats()["helper_pid"], signal.SIGKILL)
 print_stats()
@@ -228,10 +229,15 @@ def test_a_helper_killed_mid_run_is_restarted_and_nothing_is_lost(otlp):
     assert result.returncode == 0, result.stderr[-3000:]
     stats = _stats(result.stderr)
     assert stats["restarts"] == 1, stats
-    assert stats["spans"]["produced"] == stats["spans"]["delivered"] == 6000, stats
-    received = [s.attributes["i"] for s in otlp.spans() if s.name == "tick"]
-    assert set(received) == set(range(6000))  # re-sent: a batch in flight at the kill may arrive twice
-    assert len(received) - 6000 <= 4096
+    for signal_name in ("spans", "logs"):
+        counts = stats[signal_name]
+        assert counts["produced"] == counts["delivered"] == 6000 and counts["dropped"] == counts["unconfirmed"] == 0, stats
+    spans = [s.attributes["i"] for s in otlp.spans() if s.name == "tick"]
+    logs = [r.attributes["i"] for r in otlp.logs() if r.body == "tick"]
+    for received in (spans, logs):
+        assert set(received) == set(range(6000))  # re-sent: a batch in flight at the kill may arrive twice
+        assert len(received) - 6000 <= 4096  # duplicates: at most the frames unconfirmed at the kill
+    assert "at exit" not in result.stderr  # the exit summary agrees: everything delivered
 
 
 FALLBACK = STATS + """
