@@ -151,6 +151,7 @@ class Sidecar:
     ) -> None:
         self.settings = settings  # passed on to the helper process, and the in-process fallback's exporters
         self._env = helper_environment(settings)  # the app's start-up environment and decisions, for every helper
+        self._eager = _spool_waits(settings)  # a previous process's spooled items are sent at start, as in-process
         self.full_policy = full_policy
         self.block_timeout = block_timeout
         self.shutdown_timeout = shutdown_timeout
@@ -165,7 +166,7 @@ class Sidecar:
         for kind, sig in self.signals.items():
             sig.metrics.register_queue_size(lambda kind=kind: self.held(kind))
             sig.dropping = full_policy == "drop"
-        self._reset(eager=True)
+        self._reset()
         if hasattr(os, "register_at_fork"):
             ref = weakref.ref(self)
 
@@ -176,10 +177,11 @@ class Sidecar:
 
             os.register_at_fork(after_in_child=after_fork_in_child)
 
-    def _reset(self, eager: bool = False) -> None:
-        """Fresh state and flusher thread; ``eager`` starts the helper now (the app's start-up hides its own)
-        instead of with the first item (forked children: a pool worker that never exports starts none)."""
-        self._eager = eager
+    def _reset(self) -> None:
+        """Fresh state and flusher thread. The helper starts with the first item queued, not with the app
+        (unless the service's spool file exists: its rows are sent from the start, as in-process): a
+        command that exports nothing (``python -c pass``) pays nothing for it, nor does a forked pool
+        worker that never exports; what is queued meanwhile waits in the app (bounded as always)."""
         self._lock = threading.Lock()
         self._room = threading.Condition(self._lock)  # notified on every acknowledgement
         self._wake = threading.Event()
@@ -210,6 +212,7 @@ class Sidecar:
             except OSError:
                 pass
         self.signals = {kind: sig.fresh() for kind, sig in self.signals.items()}
+        self._eager = False  # the parent's helper sends the spool
         for sig in self.signals.values():
             sig.dropping = self.full_policy == "drop"
         self._reset()
@@ -310,7 +313,7 @@ class Sidecar:
                 sock.shutdown(socket.SHUT_WR)  # the helper exports what it holds, acknowledges, exits
             except OSError:
                 pass
-        if sock is not None and proc is not None:  # its counts after its exporters stopped (spooled, rejected ...)
+        if sock is not None and proc is not None and self._seq:  # its counts after its exporters stopped (spooled, rejected ...); none sent: nothing to wait for
             self._final.wait(max(deadline - time.monotonic(), 0.01))  # else it finishes on its own (bounded there too)
         with self._lock:
             for sig in self.signals.values():
@@ -683,6 +686,18 @@ def helper_environment(settings: Any = None) -> dict[str, str]:
     paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and os.path.abspath(p) != hook_dir]
     env["PYTHONPATH"] = os.pathsep.join([package_root, *paths])
     return env
+
+
+def _spool_waits(settings: Any) -> bool:
+    """True when the service's disk spool file exists (a previous process may have left rows in it)."""
+    if settings is None or not settings.spool:
+        return False
+    from otel_trading.bootstrap.providers import spool_file
+
+    try:
+        return spool_file(settings).exists()
+    except (OSError, ValueError):
+        return False
 
 
 def _embedded_decision(settings: Any) -> dict[str, str]:
