@@ -46,7 +46,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from opentelemetry.metrics import get_meter_provider
 from opentelemetry.sdk._logs import LogRecordProcessor
@@ -60,7 +60,7 @@ from opentelemetry.semconv._incubating.attributes.otel_attributes import (
 
 from otel_trading.config.table import SETTINGS
 from otel_trading.export.losses import LOSSES
-from otel_trading.export.processors import summary_line
+from otel_trading.export.processors import exit_summary, summary_line
 from otel_trading.export.records import (
     ACK,
     FINAL,
@@ -118,7 +118,13 @@ class _Signal:
 
     @property
     def name(self) -> str:
+        """``spans`` / ``logs``: the stats' and the loss metrics' name."""
         return SIGNALS[self.kind]
+
+    @property
+    def signal(self) -> Literal["traces", "logs"]:
+        """``traces`` / ``logs``: the exporters' and the exit summary's name."""
+        return "traces" if self.kind == SPANS else "logs"
 
     @property
     def dropped(self) -> int:
@@ -313,8 +319,9 @@ class Sidecar:
                 sock.shutdown(socket.SHUT_WR)  # the helper exports what it holds, acknowledges, exits
             except OSError:
                 pass
-        if sock is not None and proc is not None and self._seq:  # its counts after its exporters stopped (spooled, rejected ...); none sent: nothing to wait for
-            self._final.wait(max(deadline - time.monotonic(), 0.01))  # else it finishes on its own (bounded there too)
+        if sock is not None and proc is not None and self._seq:  # nothing ever sent: nothing to wait for
+            # its counts after its exporters stopped (spooled, rejected ...); else it finishes on its own, bounded there too
+            self._final.wait(max(deadline - time.monotonic(), 0.01))
         with self._lock:
             for sig in self.signals.values():
                 sig.unconfirmed += sig.in_flight + len(sig.items)
@@ -357,16 +364,15 @@ class Sidecar:
         """The in-process path's exit line for this signal (``export.processors.exit_summary``), from the
         app's counts (produced, dropped) and the helpers' (delivered, spooled, rejected ...)."""
         sig = self.signals[kind]
-        signal = "traces" if kind == SPANS else "logs"
         counts = self.stats()[sig.name]
         produced = counts["produced"] - sig.in_process  # what went in-process has the fallback processors' own line
         unsent = counts["unconfirmed"] + counts["pending"]
         tally = self.tally(kind)
         if tally is None:
-            return summary_line(signal, produced, sig.dropped, unsent, handed=sig.delivered + sig.failed)
+            return summary_line(sig.signal, produced, sig.dropped, unsent, handed=sig.delivered + sig.failed)
         waiting, path = self._final_waiting.get(kind, (0, None))
         unsent = max(produced - tally.delivered - tally.spooled - sig.dropped - tally.rejected - tally.lost, 0)  # duplicates after a restart
-        return summary_line(signal, produced, sig.dropped, unsent, tally=tally, waiting=waiting, spool=path)
+        return summary_line(sig.signal, produced, sig.dropped, unsent, tally=tally, waiting=waiting, spool=path)
 
     def _apply_counts(self, life: _HelperCounts, body: bytes) -> None:
         """A helper's counts (cumulative for its life): tallies kept; its losses added to this process's metric."""
@@ -566,7 +572,7 @@ class Sidecar:
         for sig in self.signals.values():
             if sig.attached and not sig.closed:
                 try:
-                    out[sig.kind] = batch_processors("traces" if sig.kind == SPANS else "logs", self.settings)
+                    out[sig.kind] = batch_processors(sig.signal, self.settings)
                 except Exception as exc:  # noqa: BLE001 - then drop and count, as before
                     report(f"{sig.name}: the in-process export path could not be built ({exc!r:.80})")
         return out
@@ -585,14 +591,12 @@ class Sidecar:
 
     def _close_fallback(self, sig: _Signal, deadline: float) -> None:
         """Shut the in-process processors down within the bound; their exit summaries, as in-process."""
-        from otel_trading.export.processors import exit_summary
-
         for processor in sig.fallback:
             try:
                 processor.shutdown(max(deadline - time.monotonic(), 0.01) * 1000)
             except Exception as exc:  # noqa: BLE001
                 report(f"{sig.name} shutdown failed: {exc!r}")
-            line = exit_summary(sig.name, processor)
+            line = exit_summary(sig.signal, processor)
             if line:
                 report(line)
 
