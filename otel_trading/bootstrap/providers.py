@@ -194,16 +194,9 @@ def _spooled(signal: str, exporter, settings: Settings):
     (metrics stay in memory: cumulative temporality recovers after an outage)."""
     from otel_trading.export import spool
 
-    store = spool.Spool(spool_file(settings), settings.spool_max_bytes)
-    return spool.wrap(signal, exporter, store, drain_seconds=settings.shutdown_timeout / 2)
-
-
-def spool_file(settings: Settings) -> Path:
-    """The service's disk spool (OTEL_TRADING_SPOOL_DIR / <service.name>.sqlite)."""
-    from otel_trading.export import spool
-
     service = settings.service_name or (settings.resource_attributes or {}).get("service.name") or "unknown_service"
-    return spool.spool_path(settings.spool_dir, service)
+    store = spool.Spool(spool.spool_path(settings.spool_dir, service), settings.spool_max_bytes)
+    return spool.wrap(signal, exporter, store, drain_seconds=settings.shutdown_timeout / 2)
 
 
 def _queue(size: int, batch: int) -> dict[str, int]:

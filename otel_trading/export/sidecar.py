@@ -157,7 +157,6 @@ class Sidecar:
     ) -> None:
         self.settings = settings  # passed on to the helper process, and the in-process fallback's exporters
         self._env = helper_environment(settings)  # the app's start-up environment and decisions, for every helper
-        self._eager = _spool_waits(settings)  # a previous process's spooled items are sent at start, as in-process
         self.full_policy = full_policy
         self.block_timeout = block_timeout
         self.shutdown_timeout = shutdown_timeout
@@ -172,7 +171,7 @@ class Sidecar:
         for kind, sig in self.signals.items():
             sig.metrics.register_queue_size(lambda kind=kind: self.held(kind))
             sig.dropping = full_policy == "drop"
-        self._reset()
+        self._reset(eager=True)
         if hasattr(os, "register_at_fork"):
             ref = weakref.ref(self)
 
@@ -183,11 +182,11 @@ class Sidecar:
 
             os.register_at_fork(after_in_child=after_fork_in_child)
 
-    def _reset(self) -> None:
-        """Fresh state and flusher thread. The helper starts with the first item queued, not with the app
-        (unless the service's spool file exists: its rows are sent from the start, as in-process): a
-        command that exports nothing (``python -c pass``) pays nothing for it, nor does a forked pool
-        worker that never exports; what is queued meanwhile waits in the app (bounded as always)."""
+    def _reset(self, eager: bool = False) -> None:
+        """Fresh state and flusher thread; ``eager`` starts the helper now, so it is ready when the app's
+        first burst comes (and a previous process's spooled items are sent, as in-process), instead of
+        with the first item (forked children: a pool worker that never exports starts none)."""
+        self._eager = eager
         self._lock = threading.Lock()
         self._room = threading.Condition(self._lock)  # notified on every acknowledgement
         self._wake = threading.Event()
@@ -218,7 +217,6 @@ class Sidecar:
             except OSError:
                 pass
         self.signals = {kind: sig.fresh() for kind, sig in self.signals.items()}
-        self._eager = False  # the parent's helper sends the spool
         for sig in self.signals.values():
             sig.dropping = self.full_policy == "drop"
         self._reset()
@@ -690,18 +688,6 @@ def helper_environment(settings: Any = None) -> dict[str, str]:
     paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and os.path.abspath(p) != hook_dir]
     env["PYTHONPATH"] = os.pathsep.join([package_root, *paths])
     return env
-
-
-def _spool_waits(settings: Any) -> bool:
-    """True when the service's disk spool file exists (a previous process may have left rows in it)."""
-    if settings is None or not settings.spool:
-        return False
-    from otel_trading.bootstrap.providers import spool_file
-
-    try:
-        return spool_file(settings).exists()
-    except (OSError, ValueError):
-        return False
 
 
 def _embedded_decision(settings: Any) -> dict[str, str]:
