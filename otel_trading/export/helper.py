@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import os
 import queue
-from collections import deque
 import signal
 import socket
 import sys
 import threading
 import time
+from collections import deque
 
 from otel_trading.export.losses import LOSSES, CountingExporter
 from otel_trading.export.records import (
