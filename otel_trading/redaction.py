@@ -640,6 +640,8 @@ class RedactingLogRecordProcessor(LogRecordProcessor):
     Installed by default before the exporting processors; records from otel-trading's own
     structlog processor and stdlib handler are already redacted and pass untouched."""
 
+    skips_redacted = True  # so those emitters may hand their fields to the export helper directly (logs.otlp)
+
     def __init__(self, redactor: Redactor | None = None):
         self._redactor = redactor or _REDACTOR
 

@@ -23,8 +23,9 @@ AUDIT_DIR: Path | None = None
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    """The test's environment without any OTEL_* the developer may have set."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    """The test's environment without any OTEL_* the developer may have set, except
+    OTEL_TRADING_EXPORT_PROCESS: set for the run, every launched program exports through that path."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_") or k == "OTEL_TRADING_EXPORT_PROCESS"}
     env["PYTHONUNBUFFERED"] = "1"
     if AUDIT_DIR is not None:
         env["OTEL_TRADING_AUDIT_DIR"] = str(AUDIT_DIR)

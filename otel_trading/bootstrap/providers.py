@@ -76,14 +76,10 @@ def build(settings: Settings, auto_instrumentation_version: str | None) -> Telem
         telemetry.tracer_provider.add_span_processor(redaction.RedactingSpanProcessor(redactor))
     sidecar = _sidecar(settings)
     if sidecar is not None and _exported("traces", settings):
-        telemetry.tracer_provider.add_span_processor(sidecar_module.SidecarSpanProcessor(sidecar))
-    for exporter in [] if sidecar is not None else _exporters("traces", settings):
-        span_processor = export.ReportingBatchSpanProcessor(
-            exporter,
-            **_queue(settings.bsp_max_queue_size, settings.bsp_max_export_batch_size),
-            report_interval=settings.drop_report_interval,
-            shutdown_timeout_millis=settings.shutdown_timeout * 1000,
-        )
+        helper_spans = sidecar_module.SidecarSpanProcessor(sidecar)
+        telemetry.tracer_provider.add_span_processor(helper_spans)
+        telemetry.processors.setdefault("traces", []).append(helper_spans)
+    for span_processor in [] if sidecar is not None else batch_processors("traces", settings):
         telemetry.tracer_provider.add_span_processor(span_processor)
         telemetry.processors.setdefault("traces", []).append(span_processor)
     set_tracer_provider(telemetry.tracer_provider)
@@ -92,14 +88,10 @@ def build(settings: Settings, auto_instrumentation_version: str | None) -> Telem
     if redactor.enabled:  # records made through the OTel Logs API by others (e.g. the exceptions instrumentation)
         telemetry.logger_provider.add_log_record_processor(redaction.RedactingLogRecordProcessor(redactor))
     if sidecar is not None and _exported("logs", settings):
-        telemetry.logger_provider.add_log_record_processor(sidecar_module.SidecarLogRecordProcessor(sidecar))
-    for exporter in [] if sidecar is not None else _exporters("logs", settings):
-        log_processor = export.ReportingBatchLogRecordProcessor(
-            exporter,
-            **_queue(settings.blrp_max_queue_size, settings.blrp_max_export_batch_size),
-            report_interval=settings.drop_report_interval,
-            shutdown_timeout_millis=settings.shutdown_timeout * 1000,
-        )
+        helper_logs = sidecar_module.SidecarLogRecordProcessor(sidecar)
+        telemetry.logger_provider.add_log_record_processor(helper_logs)
+        telemetry.processors.setdefault("logs", []).append(helper_logs)
+    for log_processor in [] if sidecar is not None else batch_processors("logs", settings):
         telemetry.logger_provider.add_log_record_processor(log_processor)
         telemetry.processors.setdefault("logs", []).append(log_processor)
     set_logger_provider(telemetry.logger_provider)
@@ -114,6 +106,21 @@ def build(settings: Settings, auto_instrumentation_version: str | None) -> Telem
     health.install(settings)
     lifecycle.install(telemetry)
     return telemetry
+
+
+def batch_processors(signal: Literal["traces", "logs"], settings: Settings) -> list:
+    """The in-process export path: a reporting batch processor per exporter (also the export helper's
+    fallback when the helper cannot be kept running)."""
+    if signal == "traces":
+        cls: Any = export.ReportingBatchSpanProcessor
+        queue = _queue(settings.bsp_max_queue_size, settings.bsp_max_export_batch_size)
+    else:
+        cls = export.ReportingBatchLogRecordProcessor
+        queue = _queue(settings.blrp_max_queue_size, settings.blrp_max_export_batch_size)
+    return [
+        cls(exporter, **queue, report_interval=settings.drop_report_interval, shutdown_timeout_millis=settings.shutdown_timeout * 1000)
+        for exporter in _exporters(signal, settings)
+    ]
 
 
 def exporter_names(signal: Literal["traces", "metrics", "logs"], settings: Settings) -> list[str]:

@@ -301,29 +301,40 @@ def exit_summary(signal: str, processor) -> str | None:
     """One line saying where this signal's items went, when some were not delivered (yet); else None.
 
     produced = delivered + spooled + dropped (queue full) + rejected + unsent, where unsent
-    is what was still queued (or being sent) when the exit bound ran out.
+    is what was still queued (or being sent) when the exit bound ran out. A processor with
+    its own ``exit_summary()`` (the export helper's) says it itself, in the same words.
     """
+    own = getattr(processor, "exit_summary", None)
+    if own is not None:
+        return own()
     drops = getattr(processor, "drops", None)
     if drops is None:
         return None
     bp = processor._batch_processor
     queued = len(bp._queue)
     produced = drops.submitted + drops.total + queued
-    noun = _NOUNS.get(signal, "items")
     tally = getattr(bp._exporter, "tally", None)
     if tally is None:
-        if not (drops.total or queued):
-            return None
-        return f"{signal} at exit: {produced} {noun} produced, {drops.submitted} handed to the exporter, {drops.total} dropped (queue full), {queued} unsent"
+        return summary_line(signal, produced, drops.total, queued, handed=drops.submitted)
     unsent = produced - tally.delivered - tally.spooled - drops.total - tally.rejected - tally.lost
     waiting = bp._exporter.spool.pending(signal)[1] if tally.spooled else 0
-    if not (waiting or drops.total or tally.rejected or tally.lost or unsent or tally.evicted):
+    return summary_line(signal, produced, drops.total, unsent, tally=tally, waiting=waiting, spool=bp._exporter.spool.path)
+
+
+def summary_line(signal: str, produced: int, dropped: int, unsent: int, tally=None, handed: int = 0, waiting: int = 0, spool=None) -> str | None:
+    """The exit summary's words, from the counts (``tally``: the spool's, else only ``handed`` to the exporter is known)."""
+    noun = _NOUNS.get(signal, "items")
+    if tally is None:
+        if not (dropped or unsent):
+            return None
+        return f"{signal} at exit: {produced} {noun} produced, {handed} handed to the exporter, {dropped} dropped (queue full), {unsent} unsent"
+    if not (waiting or dropped or tally.rejected or tally.lost or unsent or tally.evicted):
         return None  # delivered, directly or from the spool
     parts = [
         f"{produced} {noun} produced",
         f"{tally.delivered} delivered",
-        f"{tally.spooled} spooled ({tally.replayed} sent from the spool, {waiting} wait in {bp._exporter.spool.path} for the next start)",
-        f"{drops.total} dropped (queue full)",
+        f"{tally.spooled} spooled ({tally.replayed} sent from the spool, {waiting} wait in {spool} for the next start)",
+        f"{dropped} dropped (queue full)",
         f"{tally.rejected} rejected by the collector",
         f"{unsent} unsent",
     ]

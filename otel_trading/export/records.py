@@ -11,7 +11,11 @@ once per batch. The helper turns the tuples back into SDK ``ReadableSpan`` /
 
 Frames on the socket: ``HEADER`` (signal, sequence number, payload length) then
 the payload; the helper answers each frame with ``ACK`` (sequence number,
-items exported, items whose export failed).
+items exported, items whose export failed, length of the state that follows)
+then its ``marshal``-ed :func:`state`: what its exporters did since it started
+(delivered, spooled, rejected ...) and what it counted as lost, so the app
+reports the same lines and metrics as in-process. After the app closes its end,
+a last ``ACK`` with sequence number 0 carries the final state (the exit summary).
 """
 
 from __future__ import annotations
@@ -42,7 +46,9 @@ from otel_trading.logs.otlp import clean_value
 SPANS, LOGS = 1, 2
 SIGNALS = {SPANS: "spans", LOGS: "logs"}
 HEADER = struct.Struct("<BQI")  # signal, sequence number, payload bytes
-ACK = struct.Struct("<QII")  # sequence number, exported, failed
+ACK = struct.Struct("<QIII")  # sequence number, exported, failed, state bytes
+FINAL = 0  # the sequence number of the helper's last word: its state after its exporters shut down
+TALLY_FIELDS = ("delivered", "spooled", "replayed", "evicted", "rejected", "lost")  # spool.Tally's counts
 _MARSHAL_VERSION = 4
 
 
@@ -226,6 +232,17 @@ def _marshallable(item: tuple) -> tuple:
 
 
 # ---------------------------------------------------------------- helper side
+
+
+def state(exporters: dict[int, list], losses: Any, waiting: dict[int, tuple[int, str | None]] | None = None) -> bytes:
+    """The helper's counts since it started: per signal the summed ``Tally`` of its spooled exporters
+    (None when it has none), the items of the spool that wait for a later start and its path (``waiting``,
+    final state only), and its ``LOSSES`` (dropped, failed) by (signal, error.type)."""
+    tallies: dict[int, tuple | None] = {}
+    for kind, group in exporters.items():
+        counted = [e.tally for e in group if getattr(e, "tally", None) is not None]
+        tallies[kind] = tuple(sum(getattr(t, f) for t in counted) for f in TALLY_FIELDS) if counted else None
+    return marshal.dumps((tallies, waiting, dict(losses.dropped), dict(losses.failed)), _MARSHAL_VERSION)
 
 
 class _Objects:

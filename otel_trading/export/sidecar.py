@@ -23,7 +23,11 @@ Nothing is lost silently:
   overflow, then drops and counts (``drop`` drops and counts at once); a
   drop is one counter increment, and a line on stderr says how many, periodically;
 * at exit and on SIGTERM the queue is sent and the acknowledgements awaited,
-  bounded by ``OTEL_TRADING_SHUTDOWN_TIMEOUT``; what is unconfirmed then is reported.
+  bounded by ``OTEL_TRADING_SHUTDOWN_TIMEOUT``; what is unconfirmed then is reported;
+  the helper's counts come back with its acknowledgements, so the exit summary, the
+  drop / rejection lines and the loss metrics are the in-process path's;
+* if the helper cannot be kept running, the app switches to the in-process path
+  (the same exporters, built in the app) and hands it everything it holds.
 
 Forked children (gunicorn workers, multiprocessing fork) start empty and get
 their own helper the first time they export; the parent's queue stays the parent's.
@@ -32,6 +36,7 @@ their own helper the first time they export; the parent's queue stays the parent
 from __future__ import annotations
 
 import itertools
+import marshal
 import os
 import signal
 import socket
@@ -41,7 +46,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from opentelemetry.metrics import get_meter_provider
 from opentelemetry.sdk._logs import LogRecordProcessor
@@ -54,15 +59,22 @@ from opentelemetry.semconv._incubating.attributes.otel_attributes import (
 )
 
 from otel_trading.config.table import SETTINGS
+from otel_trading.export.losses import LOSSES
+from otel_trading.export.processors import exit_summary, summary_line
 from otel_trading.export.records import (
     ACK,
+    FINAL,
     HEADER,
     LOGS,
+    SIGNALS,
     SPANS,
+    TALLY_FIELDS,
+    Decoder,
     LogRecorder,
     SpanRecorder,
     dumps,
 )
+from otel_trading.export.spool import Tally
 from otel_trading.report import report
 
 FRAME_ITEMS = 4096  # items per frame at most: bounds one marshal call and one acknowledgement
@@ -97,9 +109,22 @@ class _Signal:
         self.late = itertools.count()  # emitted after shutdown (the SDK ignores them too)
         self.reported = (0, 0)  # (dropped, failed) already reported
         self.counted = (0, 0)  # (delivered, dropped) already added to the metrics
+        self.lost_counted = (0, 0)  # (full_drops, other_drops) already added to LOSSES
+        self.in_process = 0  # handed to the in-process fallback processors
+        self.fallback: list = []  # the in-process processors, once the helper could not be kept running
         self.dropping = False  # full means drop at once: policy drop, or a block timed out (until half is free)
         self.attached = False  # a processor feeds it: shutdown waits for its close
         self.closed = False
+
+    @property
+    def name(self) -> str:
+        """``spans`` / ``logs``: the stats' and the loss metrics' name."""
+        return SIGNALS[self.kind]
+
+    @property
+    def signal(self) -> Literal["traces", "logs"]:
+        """``traces`` / ``logs``: the exporters' and the exit summary's name."""
+        return "traces" if self.kind == SPANS else "logs"
 
     @property
     def dropped(self) -> int:
@@ -130,7 +155,8 @@ class Sidecar:
         internal_metrics: bool = False,
         settings: Any = None,
     ) -> None:
-        self.settings = settings  # passed on to the helper process
+        self.settings = settings  # passed on to the helper process, and the in-process fallback's exporters
+        self._env = helper_environment(settings)  # the app's start-up environment and decisions, for every helper
         self.full_policy = full_policy
         self.block_timeout = block_timeout
         self.shutdown_timeout = shutdown_timeout
@@ -157,20 +183,25 @@ class Sidecar:
             os.register_at_fork(after_in_child=after_fork_in_child)
 
     def _reset(self, eager: bool = False) -> None:
-        """Fresh state and flusher thread; ``eager`` starts the helper now (the app's start-up hides its own)
-        instead of with the first item (forked children: a pool worker that never exports starts none)."""
+        """Fresh state and flusher thread; ``eager`` starts the helper now, so it is ready when the app's
+        first burst comes (and a previous process's spooled items are sent, as in-process), instead of
+        with the first item (forked children: a pool worker that never exports starts none)."""
         self._eager = eager
         self._lock = threading.Lock()
         self._room = threading.Condition(self._lock)  # notified on every acknowledgement
         self._wake = threading.Event()
         self._unacked: dict[int, tuple[_Signal, bytes, int]] = {}
+        self._lives: list[_HelperCounts] = []  # the counts of each helper whose acknowledgements are read
+        self._past = _HelperCounts()  # helpers gone: their last counts
+        self._final = threading.Event()  # the helper's last word (its counts after its exporters stopped)
+        self._final_waiting: dict[int, tuple[int, str | None]] = {}  # per signal: items the spool keeps, and where
         self._seq = 0
         self._sock: socket.socket | None = None
         self._proc: subprocess.Popen | None = None
         self._started_at = 0.0
         self._short_lives = 0
         self.restarts = 0
-        self.unavailable = False  # the helper could not be kept running: items are dropped and counted
+        self.unavailable = False  # the helper could not be kept running: in-process export (or dropped and counted)
         self._stopping = False
         self._deadline: float | None = None
         self._last_report = time.monotonic()
@@ -210,12 +241,12 @@ class Sidecar:
         if sig.closed:
             next(sig.late)
             return False
-        if self.full_policy == "block" and not self.unavailable and threading.current_thread() is not self._flusher:
+        if self.full_policy == "block" and not self._lost_cause() and threading.current_thread() is not self._flusher:
             deadline = time.monotonic() + self.block_timeout
             with self._room:
                 while len(sig.items) + sig.in_flight >= sig.capacity:
                     remaining = deadline - time.monotonic()
-                    if remaining <= 0 or self.unavailable:
+                    if remaining <= 0 or self._lost_cause():
                         sig.dropping = not sig.closed
                         break
                     self._wake.set()
@@ -224,6 +255,10 @@ class Sidecar:
                     return True
         next(sig.full_drops)
         return False
+
+    def _lost_cause(self) -> bool:
+        """No helper and no in-process fallback: what is queued can only be dropped."""
+        return self.unavailable and not any(sig.fallback for sig in self.signals.values())
 
     def held(self, kind: int) -> int:
         """Items of ``kind`` the app holds: queued, or sent and not confirmed yet."""
@@ -235,23 +270,28 @@ class Sidecar:
         sig = self.signals[kind]
         deadline = time.monotonic() + timeout
         with self._room:
-            while (sig.items or sig.in_flight) and not self.unavailable:
+            while (sig.items or sig.in_flight) and not self._lost_cause():
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
                 self._wake.set()
                 self._room.wait(min(remaining, 0.05))
-        return True
+        return all([p.force_flush(max(deadline - time.monotonic(), 0) * 1000) for p in sig.fallback])
 
     def close(self, kind: int) -> None:
-        """Flush ``kind`` and stop taking it; when every signal is closed, stop the helper."""
+        """Send what ``kind`` holds and stop taking it; when every signal is closed, stop the helper: it
+        exports (or spools) what it holds while the app waits, and answers with its final counts."""
         if self._deadline is None:  # a little inside the bound the caller enforces, so the report gets out
             self._deadline = time.monotonic() + self.shutdown_timeout * 0.9
         deadline = self._deadline
         sig = self.signals[kind]
         if sig.closed:
             return
-        self.flush(kind, max(deadline - time.monotonic(), 0))
+        if sig.fallback:
+            self.flush(kind, max(deadline - time.monotonic(), 0))
+            self._close_fallback(sig, deadline)
+        else:
+            self._wait_sent(sig, deadline)
         with self._lock:  # signals shut down in parallel: exactly one of them stops the helper
             sig.closed = True
             sig.dropping = False  # from now on a put is counted as late, not as a drop
@@ -259,6 +299,13 @@ class Sidecar:
             self._stopping = self._stopping or last
         if last:
             self._stop()
+
+    def _wait_sent(self, sig: _Signal, deadline: float) -> None:
+        """Until the flusher has written everything queued to the helper (its acknowledgement may come later)."""
+        with self._room:
+            while sig.items and not self._lost_cause() and time.monotonic() < deadline:
+                self._wake.set()
+                self._room.wait(min(deadline - time.monotonic(), 0.01))
 
     def _stop(self) -> None:
         deadline = self._deadline or time.monotonic()
@@ -270,11 +317,9 @@ class Sidecar:
                 sock.shutdown(socket.SHUT_WR)  # the helper exports what it holds, acknowledges, exits
             except OSError:
                 pass
-        if proc is not None and self._unacked:  # all confirmed: the exit need not wait for the helper's
-            try:
-                proc.wait(max(deadline - time.monotonic(), 0.01))
-            except subprocess.TimeoutExpired:
-                pass  # it finishes on its own (bounded there too); we stop waiting
+        if sock is not None and proc is not None and self._seq:  # nothing ever sent: nothing to wait for
+            # its counts after its exporters stopped (spooled, rejected ...); else it finishes on its own, bounded there too
+            self._final.wait(max(deadline - time.monotonic(), 0.01))
         with self._lock:
             for sig in self.signals.values():
                 sig.unconfirmed += sig.in_flight + len(sig.items)
@@ -291,9 +336,10 @@ class Sidecar:
         with self._lock:
             for sig in self.signals.values():
                 pending = len(sig.items) + sig.in_flight
-                out["spans" if sig.kind == SPANS else "logs"] = {
-                    "produced": sig.delivered + sig.failed + sig.dropped + sig.unconfirmed + pending,
+                out[sig.name] = {
+                    "produced": sig.delivered + sig.failed + sig.dropped + sig.unconfirmed + pending + sig.in_process,
                     "delivered": sig.delivered,
+                    "in_process": sig.in_process,
                     "failed": sig.failed,
                     "dropped": sig.dropped,
                     "unconfirmed": sig.unconfirmed,
@@ -301,6 +347,43 @@ class Sidecar:
                     "after_shutdown": sig.after_shutdown,
                 }
         return out
+
+    def tally(self, kind: int) -> Tally | None:
+        """What the helpers' exporters did with this signal's items (the spool's ``Tally``, summed over
+        every helper this process had), or None when they have no spool (console, local files, spool off)."""
+        with self._lock:
+            counts = [self._past, *self._lives]
+            known = [t for t in (c.tallies.get(kind) for c in counts) if t is not None]
+        if not known:
+            return None
+        return Tally(**{f: sum(t[i] for t in known) for i, f in enumerate(TALLY_FIELDS)})
+
+    def exit_summary(self, kind: int) -> str | None:
+        """The in-process path's exit line for this signal (``export.processors.exit_summary``), from the
+        app's counts (produced, dropped) and the helpers' (delivered, spooled, rejected ...)."""
+        sig = self.signals[kind]
+        counts = self.stats()[sig.name]
+        produced = counts["produced"] - sig.in_process  # what went in-process has the fallback processors' own line
+        unsent = counts["unconfirmed"] + counts["pending"]
+        tally = self.tally(kind)
+        if tally is None:
+            return summary_line(sig.signal, produced, sig.dropped, unsent, handed=sig.delivered + sig.failed)
+        waiting, path = self._final_waiting.get(kind, (0, None))
+        unsent = max(produced - tally.delivered - tally.spooled - sig.dropped - tally.rejected - tally.lost, 0)  # duplicates after a restart
+        return summary_line(sig.signal, produced, sig.dropped, unsent, tally=tally, waiting=waiting, spool=path)
+
+    def _apply_counts(self, life: _HelperCounts, body: bytes) -> None:
+        """A helper's counts (cumulative for its life): tallies kept; its losses added to this process's metric."""
+        tallies, waiting, dropped, failed = marshal.loads(body)
+        with self._lock:
+            life.tallies = tallies
+            if waiting is not None:
+                self._final_waiting = waiting
+        for counts, seen, add in ((dropped, life.dropped, LOSSES.drop), (failed, life.failed, LOSSES.fail)):
+            for key, n in counts.items():
+                if n > seen.get(key, 0):
+                    add(key[0], n - seen.get(key, 0), key[1])
+                    seen[key] = n
 
     def _count(self) -> None:
         """Feed the SDK processor metrics (delivered, dropped) in one add each, off the hot path."""
@@ -312,6 +395,13 @@ class Sidecar:
                 if dropped > sig.counted[1]:
                     sig.metrics.drop_items(dropped - sig.counted[1])
                 sig.counted = (delivered, dropped)
+            full, other = _value(sig.full_drops), sig.other_drops
+            if (full, other) != sig.lost_counted:
+                if full > sig.lost_counted[0]:
+                    LOSSES.drop(sig.name, full - sig.lost_counted[0])
+                if other > sig.lost_counted[1]:
+                    LOSSES.fail(sig.name, other - sig.lost_counted[1], "export_helper_unavailable")
+                sig.lost_counted = (full, other)
 
     def _report(self, final: bool = False) -> None:
         now = time.monotonic()
@@ -351,13 +441,16 @@ class Sidecar:
             except Exception as exc:  # noqa: BLE001 - the flusher must survive anything
                 report(f"export helper link error: {exc!r}")
                 time.sleep(0.1)
-            if self._stopping and not any(sig.items for sig in self.signals.values()):
-                return
+            if self._stopping and not any(sig.items for sig in self.signals.values()) and (self._sock is not None or not self._unacked or self.unavailable):
+                return  # everything written to a live helper (a dead one's batches go to its successor first)
             if not self._stopping:
                 time.sleep(_PASS_INTERVAL)  # let items gather: one big frame instead of many small ones
 
     def _send_queued(self, sig: _Signal) -> None:
         items = sig.items
+        if sig.fallback:
+            self._hand_over(sig, [items.popleft() for _ in range(len(items))])
+            return
         while items:
             take = min(len(items), FRAME_ITEMS)
             with self._lock:
@@ -420,7 +513,7 @@ class Sidecar:
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "otel_trading.export.helper", str(theirs.fileno())],
                 pass_fds=(theirs.fileno(),),
-                env=helper_environment(self.settings),
+                env=self._env,
                 stdin=subprocess.DEVNULL,
             )
         except OSError as exc:
@@ -431,22 +524,79 @@ class Sidecar:
             theirs.close()
         self._started_at = time.monotonic()
         self._sock = ours
-        threading.Thread(target=self._read_acks, args=(ours,), name="otel-trading-sidecar-acks", daemon=True).start()
+        life = _HelperCounts()
+        with self._lock:
+            self._lives.append(life)
+        threading.Thread(target=self._read_acks, args=(ours, life), name="otel-trading-sidecar-acks", daemon=True).start()
         with self._lock:
             resend = sorted(self._unacked.items())
         for seq, (sig, payload, _) in resend:
             self._send(seq, sig.kind, payload)
 
     def _give_up(self, why: str) -> None:
-        report(f"{why}; spans and log records are dropped and counted from now on (OTEL_TRADING_EXPORT_PROCESS=false exports in-process)")
+        """The helper cannot be kept running: export in the app's process from now on (the in-process
+        path's processors and exporters, as with OTEL_TRADING_EXPORT_PROCESS=false), starting with
+        what the helper did not confirm; if even that cannot be built, drop and count."""
+        fallback = self._in_process()
+        if fallback:
+            report(f"{why}; exporting spans and log records in the app's process from now on, as with OTEL_TRADING_EXPORT_PROCESS=false")
+        else:
+            report(f"{why}; spans and log records are dropped and counted from now on (OTEL_TRADING_EXPORT_PROCESS=false exports in-process)")
         with self._room:
             self.unavailable = True
-            for sig in self.signals.values():
-                sig.dropping = not sig.closed
-                sig.other_drops += sig.in_flight
-                sig.in_flight = 0
+            unacked = sorted(self._unacked.items())
             self._unacked.clear()
+            for sig in self.signals.values():
+                sig.fallback = fallback.get(sig.kind, [])
+                sig.in_flight = 0
+                if not sig.fallback:
+                    sig.dropping = not sig.closed
+                    sig.other_drops += sum(count for _, (s, _, count) in unacked if s is sig)
             self._room.notify_all()
+        decoder = Decoder()
+        for _, (sig, payload, count) in unacked:
+            if sig.fallback:
+                try:
+                    self._hand_over(sig, decoder.spans(payload) if sig.kind == SPANS else decoder.logs(payload))
+                except Exception:  # noqa: BLE001 - our own bytes; counted if ever unreadable
+                    with self._lock:
+                        sig.other_drops += count
+
+    def _in_process(self) -> dict[int, list]:
+        """The in-process path's batch processors per attached signal (``providers.batch_processors``)."""
+        from otel_trading.bootstrap.providers import batch_processors
+
+        out: dict[int, list] = {}
+        for sig in self.signals.values():
+            if sig.attached and not sig.closed:
+                try:
+                    out[sig.kind] = batch_processors(sig.signal, self.settings)
+                except Exception as exc:  # noqa: BLE001 - then drop and count, as before
+                    report(f"{sig.name}: the in-process export path could not be built ({exc!r:.80})")
+        return out
+
+    def _hand_over(self, sig: _Signal, items: list) -> None:
+        """Items to the in-process processors: SDK spans / log records as they are, queued fields as records."""
+        if sig.kind == LOGS and any(type(item) is tuple for item in items):
+            fields = [item for item in items if type(item) is tuple]
+            items = [item for item in items if type(item) is not tuple] + Decoder().logs(dumps(fields))
+        for processor in sig.fallback:
+            take = processor.on_end if sig.kind == SPANS else processor.on_emit
+            for item in items:
+                take(item)
+        with self._lock:
+            sig.in_process += len(items)
+
+    def _close_fallback(self, sig: _Signal, deadline: float) -> None:
+        """Shut the in-process processors down within the bound; their exit summaries, as in-process."""
+        for processor in sig.fallback:
+            try:
+                processor.shutdown(max(deadline - time.monotonic(), 0.01) * 1000)
+            except Exception as exc:  # noqa: BLE001
+                report(f"{sig.name} shutdown failed: {exc!r}")
+            line = exit_summary(sig.signal, processor)
+            if line:
+                report(line)
 
     def _helper_gone(self, sock: socket.socket) -> None:
         with self._lock:
@@ -458,24 +608,22 @@ class Sidecar:
             pass
         self._wake.set()
 
-    def _read_acks(self, sock: socket.socket) -> None:
+    def _read_acks(self, sock: socket.socket, life: _HelperCounts) -> None:
         _leave_signals_to_the_main_thread()
-        buf = bytearray(ACK.size)
-        view = memoryview(buf)
         while True:
-            got = 0
             try:
-                while got < ACK.size:
-                    n = sock.recv_into(view[got:])
-                    if n == 0:
-                        raise EOFError
-                    got += n
-            except (OSError, EOFError):
+                seq, exported, failed, size = ACK.unpack(_receive(sock, ACK.size))
+                self._apply_counts(life, _receive(sock, size))
+            except (OSError, EOFError, ValueError, TypeError):
                 self._helper_gone(sock)
                 with self._room:
+                    self._lives.remove(life)
+                    self._past.add(life)
                     self._room.notify_all()
                 return
-            seq, exported, failed = ACK.unpack(buf)
+            if seq == FINAL:
+                self._final.set()
+                continue
             with self._room:
                 entry = self._unacked.pop(seq, None)
                 if entry is not None:
@@ -486,6 +634,34 @@ class Sidecar:
                     if sig.dropping and self.full_policy == "block" and len(sig.items) + sig.in_flight < sig.capacity // 2:
                         sig.dropping = False
                 self._room.notify_all()
+
+
+class _HelperCounts:
+    """One helper's cumulative counts, as its acknowledgements last said (summed over helpers for the exit line)."""
+
+    def __init__(self) -> None:
+        self.tallies: dict[int, tuple | None] = {}
+        self.dropped: dict[tuple[str, str], int] = {}  # its LOSSES, already added to ours
+        self.failed: dict[tuple[str, str], int] = {}
+
+    def add(self, other: _HelperCounts) -> None:
+        for kind, tally in other.tallies.items():
+            if tally is not None:
+                mine = self.tallies.get(kind) or (0,) * len(tally)
+                self.tallies[kind] = tuple(a + b for a, b in zip(mine, tally))
+
+
+def _receive(sock: socket.socket, size: int) -> bytes:
+    """Exactly ``size`` bytes from ``sock`` (EOFError when it closes first)."""
+    buf = bytearray(size)
+    view = memoryview(buf)
+    got = 0
+    while got < size:
+        n = sock.recv_into(view[got:])
+        if n == 0:
+            raise EOFError
+        got += n
+    return bytes(buf)
 
 
 def _leave_signals_to_the_main_thread() -> None:
@@ -505,11 +681,26 @@ def helper_environment(settings: Any = None) -> dict[str, str]:
         for setting in SETTINGS:
             if settings.sources.get(setting.name) == "argument":
                 env[setting.env] = setting.parser.format(getattr(settings, setting.name))
+        env.update(_embedded_decision(settings))
     hook_file = getattr(sys.modules.get("opentelemetry.instrumentation.auto_instrumentation"), "__file__", None)
     hook_dir = os.path.dirname(os.path.abspath(hook_file)) if hook_file else None
     package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and os.path.abspath(p) != hook_dir]
     env["PYTHONPATH"] = os.pathsep.join([package_root, *paths])
+    return env
+
+
+def _embedded_decision(settings: Any) -> dict[str, str]:
+    """The app's embedded-default decision, made once at its start (and said once): the helper takes it
+    as it is, neither probing the collector again nor repeating the notice."""
+    from otel_trading.bootstrap import embedded
+    from otel_trading.bootstrap.providers import exporter_names
+
+    env = {"OTEL_TRADING_LOCAL_FALLBACK": "false", "OTEL_TRADING_LOCAL_DIR": os.path.abspath(settings.local_dir)}
+    if embedded.use_local(settings):
+        for signal in ("traces", "logs"):
+            names = ["local" if n.startswith("otlp") else n for n in exporter_names(signal, settings)]
+            env[f"OTEL_{signal.upper()}_EXPORTER"] = ",".join(dict.fromkeys(names)) or "none"
     return env
 
 
@@ -523,6 +714,9 @@ class SidecarSpanProcessor(SpanProcessor):
 
     def on_start(self, span: Any, parent_context: Any = None) -> None:
         return None
+
+    def exit_summary(self) -> str | None:
+        return self.sidecar.exit_summary(SPANS)
 
     def on_end(self, span: Any) -> None:
         if span.context.trace_flags.sampled:
@@ -555,6 +749,9 @@ class SidecarLogRecordProcessor(LogRecordProcessor):
 
     def enabled(self, *args: Any, **kwargs: Any) -> bool:
         return True
+
+    def exit_summary(self) -> str | None:
+        return self.sidecar.exit_summary(LOGS)
 
     def shutdown(self) -> None:
         self.sidecar.close(LOGS)

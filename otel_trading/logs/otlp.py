@@ -131,6 +131,22 @@ def clean_attributes(attributes: dict) -> dict:
     return attributes
 
 
+_fields_for: list = [None, None]  # (the processors tuple last seen, its emit_fields or None)
+
+
+def _fields_emitter(processors: tuple) -> Any:
+    """The export helper processor's ``emit_fields`` when it is the only processor that would act on an
+    already-redacted record (the redacting processor passes those untouched: ``skips_redacted``); else None."""
+    seen, found = _fields_for
+    if seen is processors:
+        return found
+    fields = [p.emit_fields for p in processors if getattr(p, "emit_fields", None) is not None]
+    others = [p for p in processors if getattr(p, "emit_fields", None) is None]
+    found = fields[0] if len(fields) == 1 and all(getattr(p, "skips_redacted", False) for p in others) else None
+    _fields_for[:] = [processors, found]
+    return found
+
+
 class OtlpEmitter:
     """Emits log records to one LoggerProvider with per-name cached OTel loggers."""
 
@@ -199,13 +215,11 @@ class OtlpEmitter:
                     return
                 span = context.get(_SPAN_KEY) if context else None
                 sc = span.get_span_context() if span is not None else _INVALID
-                processors = logger._multi_log_record_processor._log_record_processors
-                if len(processors) == 1:
-                    emit_fields = getattr(processors[0], "emit_fields", None)
-                    if emit_fields is not None:  # the export helper's processor: no SDK record needed
-                        logger._logger_metrics.emit_log()
-                        emit_fields(logger, timestamp_ns, sc.trace_id, sc.span_id, sc.trace_flags, text, number, body, attributes)
-                        return
+                emit_fields = _fields_emitter(logger._multi_log_record_processor._log_record_processors)
+                if emit_fields is not None:  # the export helper's processor: no SDK record needed
+                    logger._logger_metrics.emit_log()
+                    emit_fields(logger, timestamp_ns, sc.trace_id, sc.span_id, sc.trace_flags, text, number, body, attributes)
+                    return
                 record = LogRecord.__new__(LogRecord)
                 record.__dict__.update(
                     timestamp=timestamp_ns,
