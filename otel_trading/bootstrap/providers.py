@@ -205,11 +205,33 @@ def _exporter_args(cls: type, signal: str, settings: Settings) -> dict[str, Any]
 
     Local files: the folder (a ``configure(local_dir=...)`` keyword wins over the env var).
     OTLP: the timeout per the spec (milliseconds); the Python exporters would read the variable as seconds.
+    The compression as an enum: the gRPC exporters read only ``gzip`` from the variable and refuse
+    ``none``, which the spec allows.
     """
     local = sys.modules.get("otel_trading.export.localfiles")  # imported by the entry point when ``local`` is chosen
     if local is not None and issubclass(cls, (local.LocalSpanExporter, local.LocalLogExporter, local.LocalMetricExporter)):
         return {"directory": settings.local_dir}
     if not cls.__module__.startswith("opentelemetry.exporter.otlp"):
         return {}
+    args: dict[str, Any] = {}
     timeout_ms = getattr(settings, f"otlp_{signal}_timeout") or settings.otlp_timeout
-    return {} if timeout_ms is None else {"timeout": timeout_ms / 1000}
+    if timeout_ms is not None:
+        args["timeout"] = timeout_ms / 1000
+    compression = getattr(settings, f"otlp_{signal}_compression") or settings.otlp_compression
+    if compression is not None:
+        args["compression"] = _compression(cls, compression)
+    return args
+
+
+_COMPRESSION_NAMES = {"none": "NoCompression", "gzip": "Gzip", "deflate": "Deflate"}
+
+
+def _compression(cls: type, name: str) -> Any:
+    """The exporter's own compression enum member for a validated ``OTEL_EXPORTER_OTLP_*COMPRESSION``."""
+    if ".grpc" in cls.__module__:
+        import grpc
+
+        return grpc.Compression[_COMPRESSION_NAMES[name]]
+    from opentelemetry.exporter.otlp.proto.http import Compression
+
+    return Compression(name)

@@ -99,6 +99,19 @@ for i in range(6):
     assert otlp.headers[0]["x-desk-token"] == "abc123" and otlp.headers[0]["content-encoding"] == "gzip"
 
 
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+@pytest.mark.parametrize("compression", ["none", "gzip", "deflate"])
+def test_every_accepted_compression_exports_on_both_protocols(otlp, protocol, compression):
+    """The spec's ``none`` too: the gRPC exporters read only ``gzip`` from the variable and refuse it."""
+    env = otlp_env(otlp, protocol, OTEL_EXPORTER_OTLP_TRACES_COMPRESSION=compression, OTEL_METRICS_EXPORTER="none", OTEL_LOGS_EXPORTER="none")
+    result = run_python("from opentelemetry import trace\ntrace.get_tracer('bot').start_span('compressed').end()", env)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    otlp.wait_for(lambda r: [s.name for s in r.spans()] == ["compressed"])
+    if protocol != "grpc":
+        expected = "" if compression == "none" else compression
+        assert otlp.headers[0].get("content-encoding", "") == expected
+
+
 def test_ratio_sampler_zero_drops_everything(otlp):
     result = run_python(APP, otlp_env(otlp, OTEL_TRACES_SAMPLER="traceidratio", OTEL_TRACES_SAMPLER_ARG="0"))
     assert result.returncode == 0
