@@ -165,10 +165,12 @@ class OtlpEmitter:
 
     @property
     def active(self) -> bool:
-        """False when nothing would be exported (no-op provider, or an SDK provider without processors)."""
+        """False when nothing would be exported: a no-op provider, or an SDK provider whose processors
+        would all pass otel-trading's own (already redacted) records untouched, such as the default
+        redacting processor when ``OTEL_LOGS_EXPORTER=none``."""
         if self._always:
             return True
-        return self._multi is not None and bool(self._multi._log_record_processors)
+        return self._multi is not None and any(not getattr(p, "skips_redacted", False) for p in self._multi._log_record_processors)
 
     def logger(self, name: str) -> Any:
         logger = self._loggers.get(name)
