@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 STALE_CLAIM_SECONDS = 120.0  # a claim older than this (its process hung or died) may be taken again
 _PROBE_BACKOFF = (0.1, 0.25, 0.5, 1.0)  # seconds between probes of a collector that is down
+_OPEN_ATTEMPTS = 50  # ~1 s of 20 ms waits while another connection creates the file
 _HANDOFF = 8  # encoded batches waiting for the sender; more go to the spool
 
 _SCHEMA = """
@@ -114,9 +115,20 @@ class Spool:
         if self._db is None or self._pid != os.getpid():
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             db = _sqlite3().connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a process crash loses no committed row
-            db.executescript(_SCHEMA)
+            for attempt in range(_OPEN_ATTEMPTS):
+                try:
+                    db.execute("PRAGMA journal_mode=WAL")
+                    db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a process crash loses no committed row
+                    db.executescript(_SCHEMA)
+                    break
+                except _sqlite3().OperationalError:
+                    # another connection (the other signal's thread, another worker) is creating the same
+                    # new file: switching it to WAL answers "database is locked" at once, without the
+                    # busy timeout; the batch must not count as lost for that
+                    if attempt == _OPEN_ATTEMPTS - 1:
+                        db.close()
+                        raise
+                    time.sleep(0.02)
             try:
                 os.chmod(self.path, 0o600)
             except OSError:

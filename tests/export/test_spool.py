@@ -170,3 +170,32 @@ def test_a_process_that_exports_nothing_starts_no_sender_but_leftovers_are_sent_
         time.sleep(0.01)
     replaying.shutdown(1000)
     assert sent == [b"from before"] and replaying.tally.replayed == 3
+
+
+def test_two_signals_spooling_at_once_into_a_new_file_both_store(tmp_path):
+    """At exit during an outage the span and log exporters spool at the same moment; creating the same new
+    file from two connections answered "database is locked" to one of them, and its batch counted as lost."""
+    import threading
+
+    for i in range(40):
+        path = tmp_path / f"race-{i}.sqlite"
+        stores = {"traces": Spool(path), "logs": Spool(path)}
+        start = threading.Barrier(2)
+        errors: list[BaseException] = []
+
+        def put(signal: str) -> None:
+            start.wait()
+            try:
+                stores[signal].put(signal, b"x" * 1000, 1)
+            except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+                errors.append(exc)
+
+        threads = [threading.Thread(target=put, args=(signal,)) for signal in stores]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        assert stores["traces"].pending("traces") == (1, 1) and stores["traces"].pending("logs") == (1, 1)
+        for store in stores.values():
+            store.close()
