@@ -349,15 +349,23 @@ for i in range(100):
     with tracer.start_as_current_span("parent-before-fork", attributes={"i": i}):
         pass
 
+fork = multiprocessing.get_context("fork")
+reports = fork.Queue()
+
 def child(n):
     for i in range(n):
         with tracer.start_as_current_span("child", attributes={"i": i, "pid": os.getpid()}):
             pass
     from otel_trading.export import sidecar
-    return sidecar.current().stats()
+    reports.put(sidecar.current().stats())
 
-with multiprocessing.get_context("fork").Pool(2) as pool:
-    children = pool.map(child, [500, 500])
+# two processes for certain (a Pool may hand both tasks to one worker)
+workers = [fork.Process(target=child, args=(500,)) for _ in range(2)]
+for worker in workers:
+    worker.start()
+children = [reports.get(timeout=60) for _ in workers]
+for worker in workers:
+    worker.join()
 for i in range(100):
     with tracer.start_as_current_span("parent-after-fork", attributes={"i": i}):
         pass
