@@ -109,6 +109,7 @@ class FastOTLPLogExporter(_FastGrpcMixin, OTLPLogExporter):  # type: ignore[misc
     _method = LOGS_EXPORT_METHOD
     _response = ExportLogsServiceResponse
     _encoder_cls = LogEncoder
+    takes_encoded_logs = True  # a batch may hold wire.EncodedLog items (see ReportingBatchLogRecordProcessor)
 
     def export(self, batch: Sequence):
         if self._shutdown:

@@ -85,6 +85,8 @@ class FastOTLPHTTPSpanExporter(OTLPSpanExporter):
 class FastOTLPHTTPLogExporter(OTLPLogExporter):
     """Drop-in OTLP/HTTP ``OTLPLogExporter`` with the direct encoder."""
 
+    takes_encoded_logs = True  # a batch may hold wire.EncodedLog items (see ReportingBatchLogRecordProcessor)
+
     def export(self, batch: Sequence) -> LogRecordExportResult:
         encoder = getattr(self, "_encoder", None)
         if encoder is None:

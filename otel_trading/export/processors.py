@@ -40,7 +40,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from otel_trading.export.losses import LOSSES, CountingExporter
-from otel_trading.export.wire import EncodedSpan, SpanEncoder
+from otel_trading.export.wire import EncodedLog, EncodedSpan, LogEncoder, SpanEncoder
 
 _logger = logging.getLogger("otel_trading.export")
 
@@ -245,7 +245,14 @@ _EMPTY_RESOURCE: list = []
 
 
 class ReportingBatchLogRecordProcessor(_Bounded, BatchLogRecordProcessor):
-    """``BatchLogRecordProcessor`` + drop counter with periodic warning + bounded shutdown."""
+    """``BatchLogRecordProcessor`` + drop counter with periodic warning + bounded shutdown.
+
+    When the exporter encodes with :class:`~otel_trading.export.wire.LogEncoder`
+    (``takes_encoded_logs = True``), a record is encoded as it is emitted, as spans are as they
+    end, and otel-trading's own structlog/stdlib emitters hand it the record's fields
+    (``emit_fields``) without building an SDK record at all: the export thread, which shares the
+    interpreter lock with the app, then only frames and sends.
+    """
 
     def __init__(
         self,
@@ -269,6 +276,23 @@ class ReportingBatchLogRecordProcessor(_Bounded, BatchLogRecordProcessor):
         )
         self._install("log record", "OTEL_BLRP_MAX_QUEUE_SIZE", report_interval, shutdown_timeout_millis)
         self._emit = self._batch_processor.emit
+        if getattr(exporter, "takes_encoded_logs", False) is True:
+            self._encoder = LogEncoder()
+            self.on_emit = self._emit_encoded  # type: ignore[method-assign]  # chosen once, not tested per record
+            self.emit_fields = self._emit_fields
+
+    def _emit_encoded(self, log_record) -> None:
+        try:
+            item: Any = EncodedLog(log_record.resource, log_record.instrumentation_scope, self._encoder.encode_item(log_record))
+        except Exception:  # noqa: BLE001 - queued as the SDK would: the export's encoder skips it and says why
+            return ReportingBatchLogRecordProcessor.on_emit(self, log_record)
+        return self._emit(item)
+
+    def _emit_fields(self, logger, timestamp: int, trace_id: int, span_id: int, flags: int, severity_text: str, severity, body, attributes: dict) -> None:
+        """otel-trading's own emitters (``logs.otlp``, when this is the only processor that acts on their
+        already-redacted records): the record's fields encoded straight to its OTLP message."""
+        body_bytes = self._encoder.encode_fields(timestamp, timestamp, severity.value, severity_text, body, attributes, 0, int(flags), trace_id, span_id)
+        return self._emit(EncodedLog(logger._resource, logger._instrumentation_scope, body_bytes))
 
     def on_emit(self, log_record) -> None:
         """The SDK's ``on_emit`` (copy the API record, drop its context, wrap it read-only) at a third

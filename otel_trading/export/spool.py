@@ -264,6 +264,7 @@ class SpoolingExporter:
 
     drain_seconds = 2.5  # at shutdown, time left to send what the hand-off holds before it is spooled
     takes_encoded_spans = False  # True for spans: the batch may hold wire.EncodedSpan items (set by wrap)
+    takes_encoded_logs = False  # True for logs: the batch may hold wire.EncodedLog items (set by wrap)
 
     def __init__(self, signal: str, what: str, encode: Callable[[Sequence], list[tuple[bytes, int]]], send: Sender, spool: Spool, close: Callable[[], None], success, failure) -> None:
         self.signal, self._what = signal, what
@@ -553,6 +554,7 @@ def wrap(signal: str, exporter, spool: Spool, drain_seconds: float = SpoolingExp
         wrapper.takes_encoded_spans = True
     else:
         wrapper = SpoolingExporter("logs", "log record", _splitting(LogEncoder(), max_bytes), send, spool, exporter.shutdown, LogRecordExportResult.SUCCESS, LogRecordExportResult.FAILURE)
+        wrapper.takes_encoded_logs = True
     wrapper.drain_seconds = drain_seconds
     return wrapper
 

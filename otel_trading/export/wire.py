@@ -356,7 +356,16 @@ class _BatchEncoder:
 _SPAN_FIELDS = ("_context", "_parent", "_name", "_kind", "_start_time", "_end_time", "_attributes", "_events", "_links", "_status")
 
 
-class EncodedSpan:
+class _Encoded:
+    __slots__ = ("resource", "instrumentation_scope", "body")
+
+    def __init__(self, resource, instrumentation_scope, body: bytes) -> None:
+        self.resource = resource
+        self.instrumentation_scope = instrumentation_scope
+        self.body = body
+
+
+class EncodedSpan(_Encoded):
     """A span already written as its OTLP ``Span`` message, with what it is grouped by.
 
     The batch span processor queues these instead of the SDK's span objects when its
@@ -366,12 +375,14 @@ class EncodedSpan:
     while the queue is deep (a busy producer's main cost after the span itself).
     """
 
-    __slots__ = ("resource", "instrumentation_scope", "body")
+    __slots__ = ()
 
-    def __init__(self, resource, instrumentation_scope, body: bytes) -> None:
-        self.resource = resource
-        self.instrumentation_scope = instrumentation_scope
-        self.body = body
+
+class EncodedLog(_Encoded):
+    """A log record already written as its OTLP ``LogRecord`` message (see :class:`EncodedSpan`):
+    queued by ``ReportingBatchLogRecordProcessor`` when its exporter encodes with :class:`LogEncoder`."""
+
+    __slots__ = ()
 
 
 class SpanEncoder(_BatchEncoder):
@@ -525,42 +536,45 @@ class LogEncoder(_BatchEncoder):
         return encoded
 
     def encode_item(self, readable) -> bytes:
+        if type(readable) is EncodedLog:
+            return readable.body
         record = readable.log_record
+        severity = record.severity_number
+        return self.encode_fields(
+            record.timestamp, record.observed_timestamp, severity.value if severity is not None else 0, record.severity_text,
+            record.body, record.attributes, readable.dropped_attributes, int(record.trace_flags or 0), record.trace_id, record.span_id, record.event_name,
+        )
+
+    def encode_fields(
+        self, timestamp: int | None, observed: int | None, severity: int, severity_text: str | None, body: Any,
+        attributes: Mapping[str, Any] | None, dropped: int, flags: int, trace_id: int | None, span_id: int | None, event_name: str | None = None,
+    ) -> bytes:
+        """One ``LogRecord`` message from its fields (also what otel-trading's own emitters call: no SDK record built)."""
         parts = []
-        timestamp = record.timestamp
         if timestamp:
             parts.append(b"\x09" + _pack_q(timestamp))
-        severity = record.severity_number
-        if severity is not None:
-            value = severity.value
-            if value:
-                parts.append(b"\x10" + varint(value))
-        if record.severity_text:
-            parts.append(self._text(b"\x1a", record.severity_text))
+        if severity:
+            parts.append(b"\x10" + varint(severity))
+        if severity_text:
+            parts.append(self._text(b"\x1a", severity_text))
         try:
-            body = any_value(record.body)
+            encoded_body = any_value(body)
         except Exception as error:  # noqa: BLE001 - keep the line: send its text instead of losing it
             _warn_once(("body", type(error).__name__), "otel-trading: log body not encodable (%s); sent as text", error)
-            body = field(b"\x0a", repr(record.body).encode("utf-8", "replace"))
-        parts.append(field(b"\x2a", body))
-        attributes = record.attributes
+            encoded_body = field(b"\x0a", repr(body).encode("utf-8", "replace"))
+        parts.append(field(b"\x2a", encoded_body))
         if attributes:
             self._attrs.encode(attributes, parts)
-        dropped = readable.dropped_attributes
         if dropped:
             parts.append(b"\x38" + varint(dropped))
-        flags = record.trace_flags
         if flags:
-            parts.append(b"\x45" + _pack_i(int(flags)))
-        trace_id = record.trace_id
+            parts.append(b"\x45" + _pack_i(flags))
         if trace_id:
             parts.append(b"\x4a\x10" + trace_id.to_bytes(16, "big"))
-        span_id = record.span_id
         if span_id:
             parts.append(b"\x52\x08" + span_id.to_bytes(8, "big"))
-        observed = record.observed_timestamp
         if observed:
             parts.append(b"\x59" + _pack_q(observed))
-        if record.event_name:
-            parts.append(self._text(b"\x62", record.event_name))
+        if event_name:
+            parts.append(self._text(b"\x62", event_name))
         return b"".join(parts)

@@ -131,20 +131,25 @@ def clean_attributes(attributes: dict) -> dict:
     return attributes
 
 
-_fields_for: list = [None, None]  # (the processors tuple last seen, its emit_fields or None)
+_route_for: list = [None, (False, None)]  # (the processors tuple last seen, its route)
 
 
-def _fields_emitter(processors: tuple) -> Any:
-    """The export helper processor's ``emit_fields`` when it is the only processor that would act on an
-    already-redacted record (the redacting processor passes those untouched: ``skips_redacted``); else None."""
-    seen, found = _fields_for
+def _route(processors: tuple) -> tuple[bool, Any]:
+    """For a provider's processors: (would any act on otel-trading's own already-redacted records,
+    the one processor's ``emit_fields`` when it is the only one that would act; else None).
+
+    The redacting processor passes those records untouched (``skips_redacted``); ``emit_fields`` is
+    offered by the export helper's processor and by the batch processor that encodes as records
+    arrive. Cached by the tuple's identity: the SDK replaces the tuple when a processor is added.
+    """
+    seen, route = _route_for
     if seen is processors:
-        return found
-    fields = [p.emit_fields for p in processors if getattr(p, "emit_fields", None) is not None]
-    others = [p for p in processors if getattr(p, "emit_fields", None) is None]
-    found = fields[0] if len(fields) == 1 and all(getattr(p, "skips_redacted", False) for p in others) else None
-    _fields_for[:] = [processors, found]
-    return found
+        return route
+    acting = [p for p in processors if not getattr(p, "skips_redacted", False)]
+    fields = getattr(acting[0], "emit_fields", None) if len(acting) == 1 else None
+    route = (bool(acting), fields)
+    _route_for[:] = [processors, route]
+    return route
 
 
 class OtlpEmitter:
@@ -170,7 +175,7 @@ class OtlpEmitter:
         redacting processor when ``OTEL_LOGS_EXPORTER=none``."""
         if self._always:
             return True
-        return self._multi is not None and any(not getattr(p, "skips_redacted", False) for p in self._multi._log_record_processors)
+        return self._multi is not None and _route(self._multi._log_record_processors)[0]
 
     def logger(self, name: str) -> Any:
         logger = self._loggers.get(name)
@@ -217,8 +222,8 @@ class OtlpEmitter:
                     return
                 span = context.get(_SPAN_KEY) if context else None
                 sc = span.get_span_context() if span is not None else _INVALID
-                emit_fields = _fields_emitter(logger._multi_log_record_processor._log_record_processors)
-                if emit_fields is not None:  # the export helper's processor: no SDK record needed
+                emit_fields = _route(logger._multi_log_record_processor._log_record_processors)[1]
+                if emit_fields is not None:  # the export helper's or the encoding batch processor: no SDK record needed
                     logger._logger_metrics.emit_log()
                     emit_fields(logger, timestamp_ns, sc.trace_id, sc.span_id, sc.trace_flags, text, number, body, attributes)
                     return
