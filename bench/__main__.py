@@ -133,7 +133,9 @@ def rows(results: dict) -> list[tuple[str, str, str, str, str]]:
                 _us(r["ours_ns"] - r["uninstrumented_ns"]) + " added",
                 f"{(r['ours_ns'] - r['uninstrumented_ns']) / r['baseline_ns']:.2f}x time",
                 f"metrics recorded at the next collection: +{_us(r.get('after_ns', 0))} there ({(r['ours_ns'] - r['uninstrumented_ns'] + r.get('after_ns', 0)) / r['baseline_ns']:.2f}x with it); "
-                f"loopback fake exchange: {_us(http['baseline_ns'])} bare, {_us(http['ours_ns'])} instrumented ({http['ours_ns'] / http['baseline_ns']:.2f}x)",
+                f"loopback fake exchange: {_us(http['baseline_ns'])} bare, {_us(http['ours_ns'])} instrumented ({http['ours_ns'] / http['baseline_ns']:.2f}x); "
+                f"the same telemetry by hand with the helpers: {_us(r['by_hand_ns'] - r['uninstrumented_ns'])} added "
+                f"(instrumented incl. its collection work {(r['ours_ns'] - r['uninstrumented_ns'] + r.get('after_ns', 0)) / (r['by_hand_ns'] - r['uninstrumented_ns']):.2f}x that)",
             )
         )
     cost_row("ccxt_dropped", "Dropped ccxt fetch_ticker (instrumentation) vs raw SDK span, ALWAYS_OFF (CPU time)")
