@@ -1,8 +1,11 @@
 """The export helper process: ``python -m otel_trading.export.helper FD`` (started by the app, never by hand).
 
 Reads batches from the app over the socket ``FD``
-(:mod:`otel_trading.export.records` frames), rebuilds SDK spans / log records,
-exports them with the exporters the in-process path builds from the same
+(:mod:`otel_trading.export.records` frames): spans arrive already encoded, as the
+in-process path queues them (``wire.EncodedSpan``: OTLP bytes with their resource
+and scope), and are only grouped and sent (an exporter that takes SDK spans only,
+such as ``console``, gets them parsed back); log records are rebuilt as SDK records.
+It exports them with the exporters the in-process path builds from the same
 settings (``providers._exporters``: OTLP gRPC/HTTP with endpoint, headers, TLS,
 compression, timeout, retries, the fast encoder; console; local files) and
 acknowledges every batch with how many items were exported and how many failed,
@@ -40,6 +43,7 @@ from otel_trading.export.records import (
     SIGNALS,
     SPANS,
     Decoder,
+    readable_span,
     state,
 )
 
@@ -165,9 +169,13 @@ class Helper:
         for start in range(0, len(items), batch_size):
             chunk = items[start : start + batch_size]
             ok = bool(self.exporters[kind])  # none started (reported at start-up): the batch failed
+            readable = None
             for exporter in self.exporters[kind]:
                 try:
-                    result = exporter.export(chunk)
+                    batch = chunk
+                    if kind == SPANS and getattr(exporter, "takes_encoded_spans", False) is not True:
+                        readable = batch = readable or [readable_span(span) for span in chunk]  # console, third-party
+                    result = exporter.export(batch)
                     ok = ok and getattr(result, "value", result) == _SUCCESS
                 except Exception as exc:  # noqa: BLE001 - an exporter bug must not stop the helper
                     print(f"otel-trading: export helper: {type(exporter).__name__} raised {exc!r}", file=sys.stderr)

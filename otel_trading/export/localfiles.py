@@ -155,6 +155,8 @@ def otlp_json(request) -> bytes:
 class LocalSpanExporter(SpanExporter):
     """Finished spans as OTLP/JSON lines (entry point ``local`` in opentelemetry_traces_exporter)."""
 
+    takes_encoded_spans = True  # a batch may hold wire.EncodedSpan items (see ReportingBatchSpanProcessor)
+
     def __init__(self, directory: str | os.PathLike | None = None):
         from otel_trading.export.wire import SpanEncoder
 

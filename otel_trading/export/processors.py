@@ -200,6 +200,16 @@ class ReportingBatchSpanProcessor(_Bounded, BatchSpanProcessor):
             item = EncodedSpan(span.resource, span.instrumentation_scope, encoder.encode_item(span))
         except Exception:  # noqa: BLE001 - queued as it is: the export's encoder skips it and says why
             item = span
+        return self.queue(item)
+
+    @property
+    def takes_encoded_spans(self) -> bool:
+        """Whether :meth:`queue` takes :class:`~otel_trading.export.wire.EncodedSpan` items (its exporter encodes with ``SpanEncoder``)."""
+        return self._encoder is not None
+
+    def queue(self, item) -> None:
+        """Queue an ended, sampled span or its :class:`~otel_trading.export.wire.EncodedSpan` (when
+        :attr:`takes_encoded_spans`; the export helper's fallback hands over what the helper did not confirm)."""
         # The SDK's BatchProcessor.emit without its per-item os.getpid() system call (a third of a
         # busy producer's queueing cost): its fork handler (os.register_at_fork) already resets the
         # queue and worker in a forked child. Shut down or full: the SDK's own emit ignores / drops and counts.

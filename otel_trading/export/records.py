@@ -1,13 +1,22 @@
 """The compact form spans and log records take to cross to the export helper process.
 
-The producing process pays only for turning an ended span / emitted record into
-a tuple of primitives (its attribute dicts are referenced, not copied: the SDK
-no longer changes them) and, on the flusher thread, for one ``marshal.dumps``
-per batch: measured cheaper per item than ``pickle`` protocol 5 or ``struct``
-packing (see the module docstring of :mod:`otel_trading.export.sidecar`).
-Scope and resource tuples are cached per SDK object, so ``marshal`` writes each
-once per batch. The helper turns the tuples back into SDK ``ReadableSpan`` /
-``ReadableLogRecord`` objects for the exporters the in-process path uses.
+A frame's payload is one ``marshal`` string (version 4) of a list of items:
+
+* a span is ``(origin, body)``: ``body`` is its OTLP ``Span`` message, written as
+  it ends by the wire encoder the in-process path uses (``SpanEncoder.encode_item``,
+  after the redacting processor), so the span's objects are freed at once and the
+  helper does not encode again; ``origin`` is ``(scope, resource)`` as tuples of
+  primitives, one object per pair of SDK objects, which ``marshal`` writes once per
+  frame (the other spans of the frame refer to it in 5 bytes). ~125 bytes a
+  span with two attributes. The helper hands the exporters ``wire.EncodedSpan``
+  items (as the in-process queue holds) with SDK resource and scope objects built
+  once per origin; an exporter that takes only SDK spans gets them parsed back
+  (:func:`readable_span`).
+* a log record is a tuple of primitives (its attribute dict referenced, not
+  copied: the SDK no longer changes it), which the helper turns back into a
+  ``ReadableLogRecord``; scope and resource tuples are cached per SDK object, so
+  ``marshal`` writes each once per frame too. ``marshal`` was measured cheaper per
+  item than ``pickle`` protocol 5 or ``struct`` packing.
 
 Frames on the socket: ``HEADER`` (signal, sequence number, payload length) then
 the payload; the helper answers each frame with ``ACK`` (sequence number,
@@ -41,6 +50,7 @@ from opentelemetry.trace import (
     TraceState,
 )
 
+from otel_trading.export.wire import EncodedSpan, SpanEncoder
 from otel_trading.logs.otlp import clean_value
 
 SPANS, LOGS = 1, 2
@@ -85,100 +95,39 @@ def _attrs(attributes: Any) -> tuple[dict | None, int]:
     return (inner if type(inner) is dict else dict(attributes)), getattr(attributes, "dropped", 0)
 
 
-def _event(event: Any) -> tuple:
-    attrs, dropped = _attrs(event.attributes)
-    return (event.name, event.timestamp, attrs, dropped)
-
-
-def _link(link: Any) -> tuple:
-    ctx = link.context
-    attrs, dropped = _attrs(link.attributes)
-    return (ctx.trace_id, ctx.span_id, ctx.is_remote, int(ctx.trace_flags), _state(ctx.trace_state), attrs, dropped)
-
-
-def _state(trace_state: Any) -> tuple | None:
-    return tuple(trace_state.items()) if trace_state else None
-
-
-_KIND_VALUE = {kind: kind.value for kind in SpanKind}
-_CODE_VALUE = {code: code.value for code in StatusCode}
-# The SDK span fields read directly (pinned SDK, as the wire encoder does); other span types use the properties.
-_SPAN_FIELDS = ("_context", "_parent", "_name", "_kind", "_start_time", "_end_time", "_attributes", "_events", "_links", "_status", "_resource", "_instrumentation_scope")
+_NOTHING = object()
 
 
 class SpanRecorder:
-    """``record(span) -> tuple``: an ended, sampled SDK span as primitives (producer side)."""
+    """``record(span) -> (origin, body)``: an ended, sampled span as its OTLP ``Span`` message (producer side).
+
+    ``body`` is what the in-process path queues too (:class:`~otel_trading.export.wire.SpanEncoder`'s
+    ``encode_item``): the span's objects are freed as it ends and the helper only groups and sends.
+    ``origin`` is the (scope, resource) tuple pair, built once per pair of SDK objects and shared by
+    every span of it, so ``marshal`` writes it once per batch and a reference (5 bytes) after that.
+    """
 
     def __init__(self) -> None:
-        self._scopes = Interner()
-        self._resources = Interner()
-        self._fast: dict[type, bool] = {}
+        self._encode = SpanEncoder().encode_item
+        self._origins: dict[tuple[int, int], tuple[Any, Any, tuple]] = {}
+        self._last: tuple[Any, Any, tuple] = (_NOTHING, _NOTHING, ())  # the last span's: a busy loop's are all the same
 
-    def record(self, span: Any) -> tuple:
-        fast = self._fast.get(type(span))
-        if fast is None:
-            fast = self._fast[type(span)] = all(f in getattr(span, "__dict__", ()) for f in _SPAN_FIELDS)
-        if not fast:
-            return self._record_public(span)
-        d = span.__dict__
-        ctx = d["_context"]  # SpanContext is a tuple: trace_id, span_id, is_remote, flags, state, valid
-        parent = d["_parent"]
-        attributes = d["_attributes"]
-        attrs = attributes._dict if type(attributes) is BoundedAttributes else (dict(attributes) if attributes else None)
-        events = d["_events"]
-        links = d["_links"]
-        status = d["_status"]
-        state = ctx[4]
-        return (
-            ctx[0],
-            ctx[1],
-            int(ctx[3]),
-            tuple(state.items()) if state else None,
-            None if parent is None else (parent[1], parent[2]),
-            d["_name"],
-            _KIND_VALUE[d["_kind"]],
-            d["_start_time"],
-            d["_end_time"],
-            attrs,
-            getattr(attributes, "dropped", 0),
-            tuple(map(_event, events)) if events else None,
-            getattr(events, "dropped", 0),
-            tuple(map(_link, links)) if links else None,
-            getattr(links, "dropped", 0),
-            _CODE_VALUE[status.status_code],
-            status.description,
-            self._scopes.get(d["_instrumentation_scope"], _scope),
-            self._resources.get(d["_resource"], _resource),
-        )
+    def record(self, span: Any) -> tuple[tuple, bytes]:
+        body = self._encode(span)
+        resource, scope = span.resource, span.instrumentation_scope
+        last = self._last
+        if last[0] is not resource or last[1] is not scope:
+            last = self._last = self._origin(resource, scope)
+        return (last[2], body)
 
-    def _record_public(self, span: Any) -> tuple:
-        ctx = span.context
-        parent = span.parent
-        attrs, dropped_attrs = _attrs(span.attributes)
-        events = span.events
-        links = span.links
-        status = span.status
-        return (
-            ctx.trace_id,
-            ctx.span_id,
-            int(ctx.trace_flags),
-            _state(ctx.trace_state),
-            None if parent is None else (parent.span_id, parent.is_remote),
-            span.name,
-            span.kind.value,
-            span.start_time,
-            span.end_time,
-            attrs,
-            span.dropped_attributes,
-            tuple(map(_event, events)) if events else None,
-            span.dropped_events,
-            tuple(map(_link, links)) if links else None,
-            span.dropped_links,
-            status.status_code.value,
-            status.description,
-            self._scopes.get(span.instrumentation_scope, _scope),
-            self._resources.get(span.resource, _resource),
-        )
+    def _origin(self, resource: Any, scope: Any) -> tuple[Any, Any, tuple]:
+        key = (id(resource), id(scope))
+        entry = self._origins.get(key)
+        if entry is None or entry[0] is not resource or entry[1] is not scope:
+            if len(self._origins) > 1024:  # short-lived providers: start over rather than grow
+                self._origins.clear()
+            entry = self._origins[key] = (resource, scope, (_scope(scope), _resource(resource)))
+        return entry
 
 
 class LogRecorder:
@@ -290,53 +239,34 @@ _KINDS = list(SpanKind)
 _CODES = {c.value: c for c in StatusCode}
 _UNSET = Status(StatusCode.UNSET)
 _FLAGS = [TraceFlags(0), TraceFlags(1)]
+_SAMPLED = _FLAGS[1]
 _EMPTY_STATE = TraceState()
+_REMOTE = 0x200  # SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK of the OTLP Span / Link flags
 
 
 def _flags(value: int) -> TraceFlags:
     return _FLAGS[value] if value < 2 else TraceFlags(value)
 
 
-def _context(trace_id: int, span_id: int, remote: bool, flags: int, state: tuple | None) -> SpanContext:
-    return tuple.__new__(SpanContext, (trace_id, span_id, remote, _flags(flags), TraceState(state) if state else _EMPTY_STATE, True))
+def _context(trace_id: int, span_id: int, remote: bool, state: TraceState) -> SpanContext:
+    return tuple.__new__(SpanContext, (trace_id, span_id, remote, _SAMPLED, state, True))
 
 
 class Decoder:
-    """Bytes of a batch -> SDK objects the exporters take (helper side)."""
+    """Bytes of a batch -> the items the exporters take (helper side)."""
 
     def __init__(self) -> None:
         self._objects = _Objects()
 
-    def spans(self, payload: bytes) -> list[ReadableSpan]:
+    def spans(self, payload: bytes) -> list[EncodedSpan]:
+        """The batch's spans as the in-process path queues them: their OTLP bytes with SDK resource and scope."""
         out = []
-        per_batch: dict[int, Any] = {}  # marshal shares one scope / resource tuple per batch: look up once
-        for t in marshal.loads(payload):
-            (trace_id, span_id, flags, state, parent, name, kind, start, end, attrs, dropped_attrs,
-             events, dropped_events, links, dropped_links, code, description, scope_t, resource_t) = t
-            scope = per_batch.get(id(scope_t))
-            if scope is None and scope_t is not None:
-                scope = per_batch[id(scope_t)] = self._objects.scope(scope_t)
-            resource = per_batch.get(id(resource_t))
-            if resource is None:
-                resource = per_batch[id(resource_t)] = self._objects.resource(resource_t)
-            ctx = _context(trace_id, span_id, False, flags, state)
-            span = _new(ReadableSpan)
-            span.__dict__.update(
-                _name=name,
-                _context=ctx,
-                _kind=_KINDS[kind],
-                _instrumentation_info=None,
-                _instrumentation_scope=scope,
-                _parent=None if parent is None else _context(trace_id, parent[0], parent[1], flags, state),
-                _start_time=start,
-                _end_time=end,
-                _attributes=_bounded_attrs(attrs, dropped_attrs),
-                _events=_bounded_list([_decode_event(e) for e in events], dropped_events) if events or dropped_events else (),
-                _links=_bounded_list([_decode_link(k) for k in links], dropped_links) if links or dropped_links else (),
-                _resource=resource,
-                _status=_UNSET if code == 0 and description is None else Status(_CODES[code], description),
-            )
-            out.append(span)
+        per_batch: dict[int, tuple[Resource, InstrumentationScope | None]] = {}  # marshal shares one origin per batch
+        for origin, body in marshal.loads(payload):
+            objects = per_batch.get(id(origin))
+            if objects is None:
+                objects = per_batch[id(origin)] = (self._objects.resource(origin[1]), self._objects.scope(origin[0]))
+            out.append(EncodedSpan(objects[0], objects[1], body))
         return out
 
     def logs(self, payload: bytes) -> list[ReadableLogRecord]:
@@ -372,11 +302,54 @@ class Decoder:
         return out
 
 
-def _decode_event(t: tuple) -> Event:
-    name, timestamp, attrs, dropped = t
-    return Event(name, _bounded_attrs(attrs, dropped), timestamp)
+def readable_span(span: EncodedSpan) -> ReadableSpan:
+    """An encoded span as the SDK's ``ReadableSpan``, for an exporter that takes only those (console,
+    third-party exporters): parsed from its OTLP bytes, so it encodes back to the same bytes. Only
+    sampled spans are exported, so its trace flags are ``SAMPLED`` (OTLP does not carry them)."""
+    from opentelemetry.proto.trace.v1.trace_pb2 import Span  # the protobuf runtime: only when such an exporter is used
+
+    pb = Span.FromString(span.body)
+    trace_id = int.from_bytes(pb.trace_id, "big")
+    state = TraceState.from_header([pb.trace_state]) if pb.trace_state else _EMPTY_STATE
+    readable = _new(ReadableSpan)
+    readable.__dict__.update(
+        _name=pb.name,
+        _context=_context(trace_id, int.from_bytes(pb.span_id, "big"), False, state),
+        _kind=_KINDS[max(pb.kind - 1, 0)],
+        _instrumentation_info=None,
+        _instrumentation_scope=span.instrumentation_scope,
+        _parent=_context(trace_id, int.from_bytes(pb.parent_span_id, "big"), bool(pb.flags & _REMOTE), state) if pb.parent_span_id else None,
+        _start_time=pb.start_time_unix_nano,
+        _end_time=pb.end_time_unix_nano,
+        _attributes=_bounded_attrs(_key_values(pb.attributes), pb.dropped_attributes_count),
+        _events=_bounded_list([_event(e) for e in pb.events], pb.dropped_events_count),
+        _links=_bounded_list([_link(k) for k in pb.links], pb.dropped_links_count),
+        _resource=span.resource,
+        _status=_UNSET if not (pb.status.code or pb.status.message) else Status(_CODES[pb.status.code], pb.status.message or None),
+    )
+    return readable
 
 
-def _decode_link(t: tuple) -> Link:
-    trace_id, span_id, remote, flags, state, attrs, dropped = t
-    return Link(_context(trace_id, span_id, remote, flags, state), _bounded_attrs(attrs, dropped))
+def _any(value: Any) -> Any:
+    which = value.WhichOneof("value")
+    if which is None:
+        return None
+    if which == "array_value":
+        return tuple(_any(v) for v in value.array_value.values)
+    if which == "kvlist_value":
+        return _key_values(value.kvlist_value.values)
+    return getattr(value, which)
+
+
+def _key_values(pairs: Any) -> dict | None:
+    return {kv.key: _any(kv.value) for kv in pairs} or None
+
+
+def _event(pb: Any) -> Event:
+    return Event(pb.name, _bounded_attrs(_key_values(pb.attributes), pb.dropped_attributes_count), pb.time_unix_nano)
+
+
+def _link(pb: Any) -> Link:
+    state = TraceState.from_header([pb.trace_state]) if pb.trace_state else _EMPTY_STATE
+    ctx = _context(int.from_bytes(pb.trace_id, "big"), int.from_bytes(pb.span_id, "big"), bool(pb.flags & _REMOTE), state)
+    return Link(ctx, _bounded_attrs(_key_values(pb.attributes), pb.dropped_attributes_count))

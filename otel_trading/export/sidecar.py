@@ -73,8 +73,10 @@ from otel_trading.export.records import (
     LogRecorder,
     SpanRecorder,
     dumps,
+    readable_span,
 )
 from otel_trading.export.spool import Tally
+from otel_trading.export.wire import EncodedSpan
 from otel_trading.report import report
 
 FRAME_ITEMS = 4096  # items per frame at most: bounds one marshal call and one acknowledgement
@@ -576,14 +578,25 @@ class Sidecar:
         return out
 
     def _hand_over(self, sig: _Signal, items: list) -> None:
-        """Items to the in-process processors: SDK spans / log records as they are, queued fields as records."""
-        if sig.kind == LOGS and any(type(item) is tuple for item in items):
-            fields = [item for item in items if type(item) is tuple]
-            items = [item for item in items if type(item) is not tuple] + Decoder().logs(dumps(fields))
+        """Items to the in-process processors: SDK spans / log records as they are, queued records decoded
+        (encoded spans queued as they are where the processor takes them, else parsed back to SDK spans)."""
+        if any(type(item) is tuple for item in items):
+            records = [item for item in items if type(item) is tuple]
+            decoder = Decoder()
+            items = [item for item in items if type(item) is not tuple] + (decoder.spans if sig.kind == SPANS else decoder.logs)(dumps(records))
         for processor in sig.fallback:
-            take = processor.on_end if sig.kind == SPANS else processor.on_emit
+            if sig.kind == LOGS:
+                for item in items:
+                    processor.on_emit(item)
+                continue
+            encoded = getattr(processor, "takes_encoded_spans", False) is True
             for item in items:
-                take(item)
+                if type(item) is not EncodedSpan:
+                    processor.on_end(item)
+                elif encoded:
+                    processor.queue(item)
+                else:
+                    processor.on_end(readable_span(item))
         with self._lock:
             sig.in_process += len(items)
 
@@ -719,8 +732,15 @@ class SidecarSpanProcessor(SpanProcessor):
         return self.sidecar.exit_summary(SPANS)
 
     def on_end(self, span: Any) -> None:
+        """Encode the span as it ends (as the in-process path does): its objects are freed at once and
+        the queue holds one small tuple of bytes, which the flusher writes out as it is."""
         if span.context.trace_flags.sampled:
-            self._put(self.sidecar.signals[SPANS], span)
+            sig = self.sidecar.signals[SPANS]
+            try:
+                item = sig.recorder.record(span)
+            except Exception:  # noqa: BLE001 - queued as it is: the flusher tries again and counts it if it fails
+                item = span
+            self._put(sig, item)
 
     def shutdown(self) -> None:
         self.sidecar.close(SPANS)

@@ -32,7 +32,7 @@ from opentelemetry.trace import (
 from support import BIN, run_python
 from support import otlp_env as _otlp_env
 
-from otel_trading.export.records import Decoder, LogRecorder, SpanRecorder, dumps
+from otel_trading.export.records import Decoder, LogRecorder, SpanRecorder, dumps, readable_span
 from otel_trading.export.wire import LogEncoder, SpanEncoder
 
 try:
@@ -91,7 +91,20 @@ def test_spans_cross_the_process_boundary_unchanged():
     recorder = SpanRecorder()
     decoded = Decoder().spans(dumps([recorder.record(s) for s in spans]))
     assert SpanEncoder().encode(decoded) == SpanEncoder().encode(spans)
-    assert [s.name for s in decoded] == [s.name for s in spans]
+    # what an exporter that takes only SDK spans (console, third-party) gets: the same spans, parsed back
+    readable = [readable_span(s) for s in decoded]
+    assert SpanEncoder().encode(readable) == SpanEncoder().encode(spans)
+    assert [(s.name, s.kind, s.parent, dict(s.attributes), s.status.status_code, s.status.description) for s in readable] == [
+        (s.name, s.kind, s.parent, dict(s.attributes), s.status.status_code, s.status.description) for s in spans
+    ]
+    assert [[(e.name, e.timestamp, dict(e.attributes)) for e in s.events] for s in readable] == [[(e.name, e.timestamp, dict(e.attributes)) for e in s.events] for s in spans]
+    def links(span):  # OTLP carries no trace state for a link (neither encoder writes it)
+        return [(k.context.trace_id, k.context.span_id, k.context.is_remote, dict(k.attributes)) for k in span.links]
+
+    assert [links(s) for s in readable] == [links(s) for s in spans]
+    assert [list(s.context.trace_state.items()) for s in readable] == [list(s.context.trace_state.items()) for s in spans]
+    assert len({id(s.resource) for s in decoded}) == 1 and readable[0].resource == spans[0].resource
+    assert readable[0].instrumentation_scope == spans[0].instrumentation_scope
 
 
 def test_log_records_cross_the_process_boundary_unchanged():
@@ -429,3 +442,41 @@ telemetry.shutdown()
     assert result.returncode == 0, result.stderr[-3000:]
     written = "".join(p.read_text() for p in (tmp_path / "here").rglob("*") if p.is_file())
     assert "kept-locally" in written
+
+
+@pytest.mark.slow
+def test_exporters_that_take_sdk_spans_get_them_from_the_helper_parsed_back(otlp):
+    """Spans cross already encoded; the stock OTLP exporter (fast encoder and spool off) and ``console``
+    take SDK spans only: the helper parses the bytes back, and they export the span the app ended."""
+    app = STATS + """
+from opentelemetry import trace
+from opentelemetry.trace import Status, StatusCode
+tracer = trace.get_tracer("bot", "2.0")
+with tracer.start_as_current_span("parent"):
+    for i in range(300):
+        with tracer.start_as_current_span("tick", attributes={"i": i, "symbol": "BTC-USD", "legs": (1.5, 2.5)}) as span:
+            if i == 7:
+                span.add_event("fill", {"qty": 3})
+                span.set_status(Status(StatusCode.ERROR, "rejected"))
+print_stats()
+"""
+    env = otlp_env(otlp, OTEL_TRACES_EXPORTER="otlp,console", OTEL_LOGS_EXPORTER="none", OTEL_TRADING_FAST_EXPORT="false", OTEL_TRADING_SPOOL="false")
+    result = run_python(app, env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    stats = _stats(result.stderr)["spans"]
+    assert stats["produced"] == stats["delivered"] == 301, stats
+    ticks = {s.attributes["i"]: s for s in otlp.spans() if s.name == "tick"}
+    assert sorted(ticks) == list(range(300))
+    assert ticks[7].attributes["legs"] == [1.5, 2.5] and ticks[7].attributes["symbol"] == "BTC-USD"
+    assert ticks[7].status_code == 2 and ticks[7].proto.status.message == "rejected" and [e.name for e in ticks[7].events] == ["fill"]
+    parent = next(s for s in otlp.spans() if s.name == "parent")
+    assert {s.parent_span_id for s in ticks.values()} == {parent.span_id}
+    printed = [json.loads(block) for block in result.stdout.replace("}\n{", "}\x00{").split("\x00") if block.strip()]
+    console_ticks = {s["attributes"]["i"]: s for s in printed if s["name"] == "tick"}
+    assert sorted(console_ticks) == list(range(300))
+    assert console_ticks[7]["status"] == {"status_code": "ERROR", "description": "rejected"}
+    assert console_ticks[7]["events"][0]["name"] == "fill" and console_ticks[7]["events"][0]["attributes"] == {"qty": 3}
+    assert console_ticks[7]["parent_id"] == "0x" + parent.span_id
+    assert console_ticks[7]["context"]["trace_id"] == "0x" + parent.trace_id
+    assert console_ticks[7]["attributes"] == {"i": 7, "symbol": "BTC-USD", "legs": [1.5, 2.5]}
+    assert console_ticks[7]["resource"]["attributes"]["service.name"] == "test-bot"
