@@ -370,6 +370,7 @@ def child(n):
         with tracer.start_as_current_span("child", attributes={"i": i, "pid": os.getpid()}):
             pass
     from otel_trading.export import sidecar
+    trace.get_tracer_provider().force_flush()  # confirmed by its helper (started by the flusher with the first span)
     reports.put(sidecar.current().stats())
 
 # two processes for certain (a Pool may hand both tasks to one worker)
