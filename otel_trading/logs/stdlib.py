@@ -29,6 +29,7 @@ from opentelemetry.instrumentation.logging.handler import (
 from otel_trading.logs.correlation import (
     TRADING_FIELDS,
     _current_context,
+    add_correlation,
     current_fields,
 )
 from otel_trading.logs.files import Channels
@@ -73,13 +74,10 @@ def install_record_factory(service: str) -> None:
     def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = old(*args, **kwargs)
         redact_record(record)
-        fields = current_fields(_current_context())
-        record.trace_id = fields.pop("trace_id", "")
-        record.span_id = fields.pop("span_id", "")
-        record.service = _service
-        for key, value in fields.items():
-            if key not in record.__dict__:
-                setattr(record, key, value)
+        fields = record.__dict__
+        fields["trace_id"] = fields["span_id"] = ""
+        fields["service"] = _service
+        add_correlation(fields, _current_context())  # written straight into the record: no dict per line
         return record
 
     factory._otel_trading = True  # type: ignore[attr-defined]
@@ -113,9 +111,10 @@ def redact_record(record: logging.LogRecord, redactor: Redactor | None = None) -
         record.msg, record.args = redactor.redact_text(message(record)), ()
         return
     new = redactor.redact_text(text)
-    if new is text and record.args:
+    args = record.args
+    if new is text and args and not (type(args) is tuple and redactor.args_clean(args)):
         # arguments judged as values too: a ("password", x) pair or {"token": x} renders without a tell-tale "="
-        args = redactor.redact_value(record.args)
+        args = redactor.redact_value(args)
         if args is not record.args:
             try:
                 new = redactor.redact_text(str(record.msg) % args)
@@ -286,6 +285,12 @@ class TradingLoggingHandler(LoggingHandler):
         super().__init__(level=level, logger_provider=logger_provider)
         self.emitter = OtlpEmitter(self._logger_provider)
         self.redactor = redactor or get_redactor()
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        """``Handler.handle`` without its filters and lock when nothing would be exported."""
+        if not self.emitter.active:
+            return False
+        return super().handle(record)
 
     def emit(self, record: logging.LogRecord) -> None:
         emitter = self.emitter

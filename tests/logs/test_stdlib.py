@@ -198,3 +198,56 @@ def test_log_lines_build_no_otel_record_when_only_the_redacting_processor_would_
     assert emitter.active is True
     emitter.emit("app", "info", "order accepted", {}, None, 1)
     assert [r.log_record.body for r in exporter.get_finished_logs()] == ["order accepted"]
+
+
+
+def _app_lines(*calls: tuple) -> tuple[list[str], list[logging.LogRecord]]:
+    """Log ``calls`` through the app's own ``%(message)s`` handler: its lines and the records it saw."""
+    out = io.StringIO()
+    seen: list[logging.LogRecord] = []
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(logging.Formatter("APP %(message)s"))
+    handler.addFilter(lambda record: seen.append(record) or True)
+    log = logging.getLogger("app.own")
+    log.addHandler(handler)
+    try:
+        for msg, *args in calls:
+            log.warning(msg, *args)
+    finally:
+        log.removeHandler(handler)
+    return out.getvalue().splitlines(), seen
+
+
+def test_app_format_masks_secret_arguments_the_rendered_text_does_not_show():
+    """The rendered message is scanned; arguments that can hide a secret the text does not give away
+    (a ``(key, value)`` pair, a card number as an int glued to a word, a container) are judged as values."""
+    with LogCapture(export=False):
+        lines, _ = _app_lines(
+            ("login %s %s", "password", "hunter22"),
+            ("acct%s", 4111111111111111),
+            ("payload %s", {"token": "tok_abcdefgh"}),
+        )
+    assert lines[0] == "APP login password ***"
+    assert "4111111111111111" not in lines[1] and lines[1].endswith("1111")
+    assert "tok_abcdefgh" not in lines[2] and "token" in lines[2]
+
+
+def test_clean_record_keeps_its_template_and_arguments():
+    """Handlers that group by template (error trackers) or re-render later see the record as logged."""
+    with LogCapture(export=False):
+        lines, (record,) = _app_lines(("order accepted %s qty %d", "ord-000123", 100))
+    assert lines == ["APP order accepted ord-000123 qty 100"]
+    assert (record.msg, record.args) == ("order accepted %s qty %d", ("ord-000123", 100))
+
+
+def test_stdlib_records_are_exported_once_a_processor_is_added_after_install():
+    """With only the redacting processor nothing is built per line; a processor added later gets every line."""
+    from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+
+    with LogCapture(export=False) as cap:
+        log = logging.getLogger("late")
+        log.warning("before")
+        exporter = InMemoryLogRecordExporter()
+        cap.provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+        log.warning("after")
+    assert [r.log_record.body for r in exporter.get_finished_logs()] == ["after"]
