@@ -77,7 +77,9 @@ def install_record_factory(service: str) -> None:
         fields = record.__dict__
         fields["trace_id"] = fields["span_id"] = ""
         fields["service"] = _service
-        add_correlation(fields, _current_context())  # written straight into the record: no dict per line
+        ctx = _current_context()
+        if ctx:  # an empty context (no span, no baggage) adds nothing
+            add_correlation(fields, ctx)  # written straight into the record: no dict per line
         return record
 
     factory._otel_trading = True  # type: ignore[attr-defined]
@@ -100,18 +102,20 @@ def redact_record(record: logging.LogRecord, redactor: Redactor | None = None) -
     redactor = redactor or get_redactor()
     if not redactor.enabled:
         return
-    msg = record.msg
-    if isinstance(msg, dict) and "event" in msg:
-        return  # from structlog.stdlib: already through otel-trading's processor
+    msg, args = record.msg, record.args
     try:
-        text = record.getMessage()
+        if type(msg) is str:
+            text = msg % args if args else msg  # record.getMessage() without its call and str()
+        elif isinstance(msg, dict) and "event" in msg:
+            return  # from structlog.stdlib: already through otel-trading's processor
+        else:
+            text = record.getMessage()
     except Exception:  # noqa: BLE001
         text = None
     if text is None:
         record.msg, record.args = redactor.redact_text(message(record)), ()
         return
     new = redactor.redact_text(text)
-    args = record.args
     if new is text and args and not (type(args) is tuple and redactor.args_clean(args)):
         # arguments judged as values too: a ("password", x) pair or {"token": x} renders without a tell-tale "="
         args = redactor.redact_value(args)
