@@ -29,7 +29,6 @@ _registered: list[weakref.ref] = []  # telemetry already known to multiprocessin
 
 def install(telemetry) -> None:
     atexit.register(telemetry.shutdown)
-    _register_with_multiprocessing(telemetry)
     if hasattr(os, "register_at_fork"):
         ref = weakref.ref(telemetry)
         os.register_at_fork(after_in_child=lambda: _register_with_multiprocessing(ref()))

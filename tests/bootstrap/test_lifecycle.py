@@ -115,6 +115,38 @@ procs = [ctx.Process(target=work, args=(i,)) for i in range(2)]
     assert names == ["forked-child", "mp-child-0", "mp-child-1", "parent"]  # each once: no duplicated queue
 
 
+@pytest.mark.slow
+def test_multiprocessing_imported_before_configure_children_and_grandchildren_flush_once(otlp):
+    """otel-trading does not import multiprocessing itself (every LogRecord would ask it for the process
+    name); an app that imported it first, and the children those children start, still flush on exit."""
+    app = """
+import multiprocessing.util
+import otel_trading
+from opentelemetry import trace
+otel_trading.configure(service_name="mp-bot")
+tracer = trace.get_tracer("bot")
+
+def grandchild():
+    with tracer.start_as_current_span("grandchild"):
+        pass
+
+def child():
+    with tracer.start_as_current_span("child"):
+        pass
+    p = multiprocessing.get_context("fork").Process(target=grandchild)
+    p.start()
+    p.join()
+
+p = multiprocessing.get_context("fork").Process(target=child)
+p.start()
+p.join()
+"""
+    result = run_python(app, otlp_env(otlp, **SLOW_EXPORT), instrumented=False)
+    assert result.returncode == 0, result.stderr
+    names = otlp.wait_for(lambda r: sorted(s.name for s in r.spans()) if len(r.spans()) >= 2 else None)
+    assert names == ["child", "grandchild"]
+
+
 def test_configure_without_the_wrapper_is_idempotent_and_flushes(otlp):
     app = """
 import otel_trading, structlog
