@@ -84,6 +84,30 @@ def install_record_factory(service: str) -> None:
 
     factory._otel_trading = True  # type: ignore[attr-defined]
     logging.setLogRecordFactory(factory)
+    _install_make_record()
+
+
+# the fields the factory adds: an app's ``extra={...}`` naming one of them sets it (the stdlib raises
+# KeyError for an ``extra`` key already on the record, which would break the app's logging call)
+_FACTORY_FIELDS = frozenset({"trace_id", "span_id", "service", *_CORRELATED})
+_original_make_record: Callable[..., logging.LogRecord] | None = None
+
+
+def _install_make_record() -> None:
+    global _original_make_record
+    if _original_make_record is not None:
+        return
+    original = _original_make_record = logging.Logger.makeRecord
+
+    def makeRecord(self: logging.Logger, name: str, level: int, fn: str, lno: int, msg: object, args: Any, exc_info: Any, func: str | None = None, extra: Any = None, sinfo: str | None = None) -> logging.LogRecord:  # noqa: N802 - logging's name
+        if not extra or _FACTORY_FIELDS.isdisjoint(extra):
+            return original(self, name, level, fn, lno, msg, args, exc_info, func, extra, sinfo)
+        record = original(self, name, level, fn, lno, msg, args, exc_info, func, {k: extra[k] for k in extra if k not in _FACTORY_FIELDS}, sinfo)
+        record.__dict__.update((k, extra[k]) for k in extra if k in _FACTORY_FIELDS)  # the app's own value wins
+        return record
+
+    makeRecord._otel_trading = True  # type: ignore[attr-defined]
+    logging.Logger.makeRecord = makeRecord  # type: ignore[method-assign]
 
 
 def message(record: logging.LogRecord) -> str:
@@ -159,12 +183,16 @@ class ConsoleHandler(logging.StreamHandler):
 
 
 def uninstall_record_factory() -> None:
-    global _old_factory
+    global _old_factory, _original_make_record
     if _old_factory is not None:
         current = logging.getLogRecordFactory()
         if getattr(current, "_otel_trading", False):
             logging.setLogRecordFactory(_old_factory)
         _old_factory = None
+    if _original_make_record is not None:
+        if getattr(logging.Logger.makeRecord, "_otel_trading", False):
+            logging.Logger.makeRecord = _original_make_record  # type: ignore[method-assign]
+        _original_make_record = None
 
 
 class TraceContextFilter(logging.Filter):

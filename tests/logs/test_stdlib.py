@@ -60,6 +60,29 @@ def test_record_factory_makes_ids_available_to_any_format_string():
     assert second == "WARNING   test-svc out"
 
 
+def test_extra_naming_a_correlation_field_is_the_apps_value_not_a_key_error():
+    """The stdlib refuses an ``extra`` key already on the record (KeyError out of the app's logging call);
+    the fields the record factory adds (ids, service, trading fields from the span) give way instead."""
+    with LogCapture() as cap:
+        out = io.StringIO()
+        handler = logging.StreamHandler(out)
+        handler.setFormatter(logging.Formatter("%(symbol)s %(service)s %(trace_id)s %(message)s"))
+        log = logging.getLogger("extra")
+        log.addHandler(handler)
+        try:
+            with cap.tracer.start_as_current_span("s", attributes={"trading.symbol": "BTC-USD"}):
+                log.info("hedge", extra={"symbol": "ETH-USD", "service": "hedger", "trace_id": "mine", "qty": 2})
+                log.info("plain")
+            with pytest.raises(KeyError):  # a stdlib field stays the stdlib's: its own error, unchanged
+                log.info("bad", extra={"msg": "x"})
+        finally:
+            log.removeHandler(handler)
+    hedge, plain = out.getvalue().splitlines()
+    assert hedge == "ETH-USD hedger mine hedge"
+    assert plain.startswith("BTC-USD test-svc ") and plain.endswith(" plain")
+    assert cap.lines()[0]["symbol"] == "ETH-USD" and cap.lines()[0]["qty"] == 2
+
+
 @pytest.mark.parametrize(
     "level,name,severity,text",
     [
