@@ -18,7 +18,8 @@ from collections.abc import Callable, Collection
 from typing import Any
 
 from otel_trading.instrumentation import calls
-from otel_trading.instrumentation.calls import LibraryInstrumentor, Method, OrderState, number, on_import
+from otel_trading.instrumentation.calls import LibraryInstrumentor, Method, OrderState, number
+from otel_trading.onimport import on_import
 
 VENUE = "alpaca"
 _TRADING = {

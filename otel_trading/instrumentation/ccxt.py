@@ -30,7 +30,8 @@ import wrapt
 from opentelemetry.instrumentation.utils import unwrap
 
 from otel_trading.instrumentation import calls
-from otel_trading.instrumentation.calls import Fill, LibraryInstrumentor, Method, OrderState, number, on_import
+from otel_trading.instrumentation.calls import Fill, LibraryInstrumentor, Method, OrderState, number
+from otel_trading.onimport import on_import
 from otel_trading.report import report_once
 
 _ORDER_ACTIONS = {

@@ -21,7 +21,7 @@ from support import exported
 from otel_trading.demo.fake_exchange import FakeExchange
 from otel_trading.instrumentation import calls
 from otel_trading.instrumentation.alpaca import AlpacaInstrumentor
-from otel_trading.instrumentation.calls import on_import
+from otel_trading.onimport import on_import
 from otel_trading.instrumentation.ccxt import CcxtInstrumentor
 from otel_trading.sampling import parentbased_trading_sampler
 
