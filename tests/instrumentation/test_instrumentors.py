@@ -127,6 +127,22 @@ def test_activation_needs_the_library(monkeypatch, caplog):
     assert hooked == [] and not AlpacaInstrumentor().is_instrumented_by_opentelemetry
 
 
+def test_the_distro_checks_our_libraries_before_importing_their_instrumentors(monkeypatch):
+    from importlib.metadata import EntryPoint
+
+    from otel_trading.bootstrap.distro import OtelTradingDistro
+    from otel_trading.instrumentation import DEPENDENCIES
+
+    monkeypatch.setitem(DEPENDENCIES, "alpaca", ("alpaca-py >= 99",))
+    # a module that does not exist: loading the entry point would raise ModuleNotFoundError instead
+    ep = EntryPoint("alpaca", "otel_trading.instrumentation.not_imported:AlpacaInstrumentor", "opentelemetry_instrumentor")
+    with pytest.raises(DependencyConflictError) as raised:
+        OtelTradingDistro().load_instrumentor(ep, skip_dep_check=True)
+    conflict = raised.value.conflict
+    # what the instrumentor itself hands the loader: a version outside the range is logged as an error
+    assert conflict.required == "alpaca-py >= 99" and conflict.found.startswith("alpaca-py ")
+
+
 def test_uninstrument_restores_the_library(spans, instrumented, venue):
     exchange = venue.route(ccxt.binance(venue.ccxt_config()))
     exchange.fetch_ticker("BTC/USDT")
