@@ -12,7 +12,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY otel_trading ./otel_trading
-RUN pip install . \
+RUN pip install ".[system]" \
  && useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin bot
 
 USER 10001

@@ -6,7 +6,8 @@ ccxt, ...), which ``opentelemetry-instrument`` loads at every start, and its edi
 finds ``otel_trading`` through an import hook, with no bytecode compiled when
 PYTHONDONTWRITEBYTECODE is set. ``bench/.venv-ours`` holds ``pip install <repo>`` only (a
 regular wheel install with its runtime dependencies, bytecode compiled by pip), the same way
-``bench/.venv-reference`` holds the stock distro; it is reinstalled when the package's sources change.
+``bench/.venv-reference`` holds the stock distro; it is reinstalled when the package's sources change,
+and created afresh when the project metadata changes (a dependency dropped must leave the venv too).
 """
 
 from __future__ import annotations
@@ -26,15 +27,20 @@ def python() -> str:
     return os.path.join(VENV, "bin", "python")
 
 
-def _sources_digest() -> str:
-    """What the install is made from: the package's files, the start-up .pth and the project metadata."""
+def _digest(paths: list[Path]) -> str:
     digest = hashlib.sha256()
+    for path in paths:
+        if path.exists():
+            digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _sources_digest() -> str:
+    """What the install is made from: the project metadata (first line: its dependencies), then the
+    package's files and the start-up .pth."""
     root = Path(ROOT)
     files = sorted(p for p in (root / "otel_trading").rglob("*") if p.is_file() and "__pycache__" not in p.parts)
-    for path in [root / "pyproject.toml", root / "setup.py", root / "otel_trading_early.pth", *files]:
-        if path.exists():
-            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()
+    return _digest([root / "pyproject.toml", root / "setup.py"]) + "\n" + _digest([root / "otel_trading_early.pth", *files])
 
 
 def _read_stamp() -> str | None:
@@ -52,7 +58,8 @@ def ensure(create: bool) -> str | None:
         return python()
     if not create:
         return None
-    fresh = not os.path.exists(python())
+    stamp = _read_stamp()
+    fresh = not os.path.exists(python()) or stamp is None or stamp.split("\n")[0] != digest.split("\n")[0]
     print(f"  {'creating' if fresh else 'updating'} {os.path.relpath(VENV, ROOT)} (pip install of this repository)", file=sys.stderr, flush=True)
     try:
         if fresh:

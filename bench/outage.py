@@ -242,6 +242,14 @@ def item_outage(n: int, reps: int) -> dict:
     }
 
 
+def _backlog_cell(x: dict) -> str:
+    """The spool's backlog and how it drained; with no backlog (nothing spooled) there was no first send to time."""
+    if x["drain_s"] is None:
+        return f"backlog {x['backlog']:,}, left {x['left_in_spool']:,}"
+    resumed = f", {x['resumed_after_s']:.2f}s after the restart" if x["resumed_after_s"] is not None else ""
+    return f"backlog {x['backlog']:,} drained in {x['drain_s']:.2f}s{resumed}"
+
+
 def rows(r: dict) -> list[tuple[str, str, str, str, str]]:
     """(measure, baseline, otel-trading, ratio, notes) rows for the bench table."""
     o, h, s = r["outage"], r["hot_path"], r["store"]
@@ -254,7 +262,7 @@ def rows(r: dict) -> list[tuple[str, str, str, str, str]]:
                 f"produced {x['produced']:,} ({x['achieved_per_s']:,.0f}/s achieved)",
                 f"delivered {x['delivered']:,}, lost {x['lost']:,}, dup {x['duplicates']:,}",
                 f"replay {x['replay_x_rate']:.1f}x offered, {x['replay_x_achieved']:.1f}x achieved rate" if x["replay_x_rate"] is not None else "replay n/a",
-                f"backlog {x['backlog']:,} drained in {x['drain_s']:.2f}s, {x['resumed_after_s']:.2f}s after the restart" if x["drain_s"] is not None else f"backlog {x['backlog']:,}, left {x['left_in_spool']:,}",
+                _backlog_cell(x),
             )
         )
     out.append(

@@ -127,6 +127,19 @@ def _value_pattern() -> re.Pattern[str]:
     )
 
 
+@functools.cache
+def _colon_prefilter() -> re.Pattern[str]:
+    """A test every string the value scanner can match passes, when it has no '=' nor '@' (those
+    rules need one): the key words of the key=value / auth rules, the token prefixes, and the digit
+    shapes of cards, IBANs and phone numbers. A ':' alone (a time of day, ``host:port``, the
+    interpreter's ``sys.version`` in the resource) then costs no scanner compile at start-up."""
+    return re.compile(
+        r"(?i:pass|pwd|secret|token|key|auth|cookie|session|account|card|sig|nonce|credential|bearer|basic)"
+        r"|eyJ|_live_|_test_|AKIA|gh[pousr]_|xox[abprs]-"
+        r"|(?:\d[ -]?){12}\d|[A-Z]{2}\d{2}|\+\d|\(\d{3}\)|\d{3}-\d{3}-\d{4}"
+    )
+
+
 # cheap test for strings of 13+ characters without '=', ':' or '@' before the full scan
 _LONG_PREFILTER = re.compile(r"\d{4}|\+\d|\(\d{3}\)|eyJ|AKIA|_live_|_test_|gh[pousr]_|xox[abprs]-|[Bb]earer |[Bb]asic |[Tt]oken |PRIVATE KEY")
 _WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
@@ -276,7 +289,9 @@ class Redactor:
         safe = self._safe
         if text in safe:
             return text
-        if "=" not in text and ":" not in text and "@" not in text and (n < 13 or _LONG_PREFILTER.search(text) is None):
+        if "=" not in text and "@" not in text and (
+            (":" not in text and (n < 13 or _LONG_PREFILTER.search(text) is None)) or (":" in text and _colon_prefilter().search(text) is None)
+        ):
             new = text
         else:
             sub = self._sub

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 
+from opentelemetry.instrumentation.dependencies import DependencyConflictError, get_dependency_conflicts
 from opentelemetry.instrumentation.distro import BaseDistro
 
 from otel_trading import config as settings
+from otel_trading.instrumentation import DEPENDENCIES
 
 # Installed by the configurator instead: structlog and logging by otel_trading.logs.install(),
 # which builds on them and adds trace ids to rendered lines; system metrics by
@@ -24,4 +26,10 @@ class OtelTradingDistro(BaseDistro):
     def load_instrumentor(self, entry_point, **kwargs):
         if entry_point.name in _REPLACED_INSTRUMENTORS:
             return
+        if entry_point.value.startswith("otel_trading.") and entry_point.name in DEPENDENCIES:
+            # our instrumentors' own check (see LibraryInstrumentor), made before importing them: a bot
+            # without ccxt or alpaca-py does not load their instrumentors at every start
+            conflict = get_dependency_conflicts(DEPENDENCIES[entry_point.name])
+            if conflict:
+                raise DependencyConflictError(conflict)
         super().load_instrumentor(entry_point, **kwargs)

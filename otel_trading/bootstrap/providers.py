@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from opentelemetry._logs import set_logger_provider
 from opentelemetry.metrics import set_meter_provider
@@ -34,9 +34,11 @@ from otel_trading.bootstrap import embedded, lifecycle, resource, views
 from otel_trading.bootstrap.configure import Telemetry
 from otel_trading.config import Settings
 from otel_trading.export import losses
-from otel_trading.export import sidecar as sidecar_module
 from otel_trading.report import report
 from otel_trading.trading import kpis, metrics
+
+if TYPE_CHECKING:
+    from otel_trading.export.sidecar import Sidecar
 
 _EXPORTER_GROUPS = {
     "traces": "opentelemetry_traces_exporter",
@@ -76,7 +78,9 @@ def build(settings: Settings, auto_instrumentation_version: str | None) -> Telem
         telemetry.tracer_provider.add_span_processor(redaction.RedactingSpanProcessor(redactor))
     sidecar = _sidecar(settings)
     if sidecar is not None and _exported("traces", settings):
-        helper_spans = sidecar_module.SidecarSpanProcessor(sidecar)
+        from otel_trading.export.sidecar import SidecarSpanProcessor
+
+        helper_spans = SidecarSpanProcessor(sidecar)
         telemetry.tracer_provider.add_span_processor(helper_spans)
         telemetry.processors.setdefault("traces", []).append(helper_spans)
     for span_processor in [] if sidecar is not None else batch_processors("traces", settings):
@@ -88,7 +92,9 @@ def build(settings: Settings, auto_instrumentation_version: str | None) -> Telem
     if redactor.enabled:  # records made through the OTel Logs API by others (e.g. the exceptions instrumentation)
         telemetry.logger_provider.add_log_record_processor(redaction.RedactingLogRecordProcessor(redactor))
     if sidecar is not None and _exported("logs", settings):
-        helper_logs = sidecar_module.SidecarLogRecordProcessor(sidecar)
+        from otel_trading.export.sidecar import SidecarLogRecordProcessor
+
+        helper_logs = SidecarLogRecordProcessor(sidecar)
         telemetry.logger_provider.add_log_record_processor(helper_logs)
         telemetry.processors.setdefault("logs", []).append(helper_logs)
     for log_processor in [] if sidecar is not None else batch_processors("logs", settings):
@@ -151,11 +157,14 @@ def sampler(settings: Settings) -> Sampler | None:
     return made if isinstance(made, Sampler) else None
 
 
-def _sidecar(settings: Settings) -> sidecar_module.Sidecar | None:
-    """The export helper link when OTEL_TRADING_EXPORT_PROCESS is on and spans or logs are exported."""
+def _sidecar(settings: Settings) -> Sidecar | None:
+    """The export helper link when OTEL_TRADING_EXPORT_PROCESS is on and spans or logs are exported
+    (its modules are imported only then)."""
     if not settings.export_process or not (_exported("traces", settings) or _exported("logs", settings)):
         return None
-    return sidecar_module.start(settings)
+    from otel_trading.export import sidecar
+
+    return sidecar.start(settings)
 
 
 def _exported(signal: Literal["traces", "logs"], settings: Settings) -> bool:

@@ -9,12 +9,16 @@ raises into the user's process.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from otel_trading.config.parsers import HOOK
 from otel_trading.config.table import BY_NAME, SETTINGS, Setting
-from otel_trading.config.typed import SettingsFields
 from otel_trading.report import report
+
+if TYPE_CHECKING:
+    from otel_trading.config.typed import SettingsFields
+else:  # the typed views are for type checkers: building them (a TypedDict of every setting) costs ~1-2 ms a start
+    SettingsFields = object
 
 
 class Settings(SettingsFields):

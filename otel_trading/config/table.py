@@ -144,7 +144,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("strict", "OTEL_TRADING_STRICT", BOOLEAN, False, "Raise on bad input to the tracing helpers instead of warning once and carrying on."),
     Setting("order_registry_size", "OTEL_TRADING_ORDER_REGISTRY_SIZE", integer(1), 10000, "Open orders remembered (LRU) so later fills and cancels link to the order's span."),
     Setting("per_symbol_metrics", "OTEL_TRADING_PER_SYMBOL_METRICS", BOOLEAN, False, "Add `trading.symbol` to trading metrics (one series per symbol, capped by OTEL_TRADING_CARDINALITY_LIMIT)."),
-    Setting("system_metrics", "OTEL_TRADING_SYSTEM_METRICS", BOOLEAN, False, "Export CPU, memory, GC and thread metrics (upstream system-metrics instrumentation)."),
+    Setting("system_metrics", "OTEL_TRADING_SYSTEM_METRICS", BOOLEAN, False, "Export CPU, memory, GC and thread metrics (upstream system-metrics instrumentation; needs `pip install 'otel-trading[system]'`)."),
     Setting("system_metrics_excluded_metrics", "OTEL_PYTHON_SYSTEM_METRICS_EXCLUDED_METRICS", NAMES, None, "Upstream system-metrics exclusions (glob patterns); when set, the upstream instrumentation chooses the metrics instead of otel-trading's trading-box selection."),
     # --- health and KPIs ---
     Setting("health_port", "OTEL_TRADING_HEALTH_PORT", integer(0, 65535), 0, "Port of the health server (`/livez`, `/readyz`, `/healthz`); 0 = not served."),

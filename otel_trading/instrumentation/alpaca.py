@@ -17,8 +17,9 @@ import inspect
 from collections.abc import Callable, Collection
 from typing import Any
 
-from otel_trading.instrumentation import calls
-from otel_trading.instrumentation.calls import LibraryInstrumentor, Method, OrderState, number, on_import
+from otel_trading.instrumentation import DEPENDENCIES, calls
+from otel_trading.instrumentation.calls import LibraryInstrumentor, Method, OrderState, number
+from otel_trading.onimport import on_import
 
 VENUE = "alpaca"
 _TRADING = {
@@ -51,7 +52,7 @@ class AlpacaInstrumentor(LibraryInstrumentor):
     _active = False
 
     def instrumentation_dependencies(self) -> Collection[str]:
-        return ("alpaca-py >= 0.30",)
+        return DEPENDENCIES["alpaca"]
 
     def _instrument(self, **kwargs: Any) -> None:
         AlpacaInstrumentor._active = True

@@ -20,7 +20,6 @@ import contextlib
 import functools
 import inspect
 import itertools
-import os
 import threading
 import time
 from collections import OrderedDict
@@ -29,7 +28,6 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-import wrapt
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 
 from otel_trading.report import report_once
@@ -37,23 +35,6 @@ from otel_trading.trading import metrics, tracing
 from otel_trading.trading.attributes import CLIENT_ORDER_ID, ORDER_ID, ORDER_STATUS
 
 ERROR_TYPE = "error.type"
-
-
-def on_import(module: str, hook: Callable[[Any], None]) -> None:
-    """Run ``hook(module)`` once the application imports ``module`` (now, if it already has).
-
-    wrapt's import hook finder takes a lock on every import; a fork while another thread (an
-    exporter) holds it would leave every import in the child blocked forever. The lock is held
-    across ``fork`` instead, as CPython does with its own import lock.
-    """
-    if not _fork_safe:
-        lock = wrapt.importer._post_import_hooks_lock  # type: ignore[attr-defined]  # wrapt's typing leaves its importer out
-        os.register_at_fork(before=lock.acquire, after_in_parent=lock.release, after_in_child=lock.release)
-        _fork_safe.append(True)
-    wrapt.register_post_import_hook(hook, module)
-
-
-_fork_safe: list[bool] = []
 
 
 class LibraryInstrumentor(BaseInstrumentor):

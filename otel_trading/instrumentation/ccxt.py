@@ -29,8 +29,9 @@ from typing import Any
 import wrapt
 from opentelemetry.instrumentation.utils import unwrap
 
-from otel_trading.instrumentation import calls
-from otel_trading.instrumentation.calls import Fill, LibraryInstrumentor, Method, OrderState, number, on_import
+from otel_trading.instrumentation import DEPENDENCIES, calls
+from otel_trading.instrumentation.calls import Fill, LibraryInstrumentor, Method, OrderState, number
+from otel_trading.onimport import on_import
 from otel_trading.report import report_once
 
 _ORDER_ACTIONS = {
@@ -83,7 +84,7 @@ class CcxtInstrumentor(LibraryInstrumentor):
     _active = False
 
     def instrumentation_dependencies(self) -> Collection[str]:
-        return ("ccxt >= 4.0",)
+        return DEPENDENCIES["ccxt"]
 
     def _instrument(self, **kwargs: Any) -> None:
         CcxtInstrumentor._active = True

@@ -9,10 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import weakref
 from typing import Any
-
-import structlog
 
 from otel_trading.logs.audit import (
     AuditHandler,
@@ -28,9 +25,9 @@ from otel_trading.logs.levels import (
     AUDIT,
     BUSINESS,
     NAME_TO_LEVEL,
-    proxy_custom_level,
     register_stdlib_levels,
 )
+from otel_trading.logs.rendering import resolve_format
 from otel_trading.logs.stdlib import (
     ChannelHandler,
     ConsoleFormatter,
@@ -52,6 +49,7 @@ from otel_trading.redaction import (
     configure_redaction_from,
     get_redactor,
 )
+from otel_trading.onimport import on_import
 from otel_trading.report import report
 
 __all__ = [
@@ -124,14 +122,6 @@ def install(settings: Any, logger_provider: Any, *, stream: Any = None, stdlib_o
         if _state.settings is settings and _state.provider is logger_provider:
             return
         uninstall()
-    from otel_trading.logs.structlog_setup import (
-        OwnChainProcessor,
-        TradingProcessor,
-        TradingStructlogInstrumentor,
-        default_config,
-        resolve_format,
-    )
-
     state = _State()
     state.settings, state.provider = settings, logger_provider
     register_stdlib_levels()
@@ -148,19 +138,21 @@ def install(settings: Any, logger_provider: Any, *, stream: Any = None, stdlib_o
     level = NAME_TO_LEVEL[settings.log_level]
     fmt = resolve_format(settings.log_format, stream)
 
-    # structlog
+    # structlog: wired now when it is already imported, else when the app imports it (until then an
+    # app that logs through stdlib only does not load it); either way before the app's first configure()
     common = {"service": service, "redactor": redactor, "channels": state.channels, "audit": state.audit}
-    app_processor = TradingProcessor(logger_provider, **common)
-    own_processor = OwnChainProcessor(logger_provider, **common)
-    instrumentor = TradingStructlogInstrumentor()
-    instrumentor.instrument(
-        logger_provider=logger_provider,
-        app_processor=app_processor,
-        default_config=default_config(own_processor, fmt, level, stream),
-        skip_dep_check=True,
-    )
-    state.instrumentor = instrumentor
-    _clear_proxy_caches()
+    if "structlog" in sys.modules:
+        _install_structlog(state, common, fmt, level, stream)
+    else:
+
+        def on_structlog_import(module: Any) -> None:
+            if _state is state:  # still installed
+                try:
+                    _install_structlog(state, common, fmt, level, stream)
+                except Exception as exc:  # noqa: BLE001 - the app's `import structlog` must not fail
+                    report(f"structlog could not be wired ({exc!r:.200}); its lines are not correlated nor exported")
+
+        on_import("structlog", on_structlog_import)
 
     # stdlib
     install_record_factory(service)
@@ -197,6 +189,26 @@ def install(settings: Any, logger_provider: Any, *, stream: Any = None, stdlib_o
     _state = state
 
 
+def _install_structlog(state: _State, common: dict[str, Any], fmt: str, level: int, stream: Any) -> None:
+    """otel-trading's processor in the app's structlog chain, or its default chain when the app has none."""
+    from otel_trading.logs.structlog_setup import (
+        OwnChainProcessor,
+        TradingProcessor,
+        TradingStructlogInstrumentor,
+        default_config,
+    )
+
+    instrumentor = TradingStructlogInstrumentor()
+    instrumentor.instrument(
+        logger_provider=state.provider,
+        app_processor=TradingProcessor(state.provider, **common),
+        default_config=default_config(OwnChainProcessor(state.provider, **common), fmt, level, stream),
+        skip_dep_check=True,
+    )
+    state.instrumentor = instrumentor
+    _clear_proxy_caches()
+
+
 def audit_dir(settings: Any) -> str:
     """``OTEL_TRADING_AUDIT_DIR``, by default ``<OTEL_TRADING_LOG_DIR>/audit``."""
     return settings.audit_dir or os.path.join(settings.log_dir, "audit")
@@ -231,66 +243,6 @@ def uninstall() -> None:
 
 # --- get_logger ----------------------------------------------------------------
 
-_proxies: weakref.WeakSet[_LoggerProxy] = weakref.WeakSet()
-_LOG_METHODS = frozenset(
-    {"debug", "info", "business", "audit", "warning", "warn", "error", "exception", "critical", "fatal", "msg", "log"}
-)
-_augmented: dict[type, type] = {}
-
-
-class _LoggerProxy(structlog._config.BoundLoggerLazyProxy):
-    """structlog's lazy proxy, plus: once structlog caches the logger, log methods are looked up once
-    (a filtered-out call is then a plain function call); reset on every ``structlog.configure``."""
-
-    def __getattr__(self, name: str) -> Any:
-        if name == "__isabstractmethod__":
-            raise AttributeError
-        bound = self.bind()
-        value = getattr(bound, name)
-        if name in _LOG_METHODS and "bind" in self.__dict__:
-            self.__dict__[name] = value
-        return value
-
-
-def _clear_proxy_caches() -> None:
-    for proxy in list(_proxies):
-        for name in _LOG_METHODS | {"bind"}:
-            proxy.__dict__.pop(name, None)
-
-
-def _with_trading_levels(cls: type) -> type:
-    """A subclass of an app's wrapper class with ``business``/``audit`` methods; ``audit`` (also as
-    ``log(AUDIT, ...)``) passes the class's level filter."""
-    found = _augmented.get(cls)
-    if found is not None:
-        return found
-
-    def make(level: int, name: str):
-        def meth(self: Any, event: str | None = None, *args: Any, **kw: Any) -> Any:
-            enabled = getattr(self, "is_enabled_for", None)
-            if level != AUDIT and enabled is not None and not enabled(level):
-                return None
-            if args and event is not None:
-                event = event % args
-            return proxy_custom_level(self, name, level, event, kw)
-
-        meth.__name__ = name
-        return meth
-
-    methods = {"business": make(BUSINESS, "business"), "audit": make(AUDIT, "audit")}
-    app_log = getattr(cls, "log", None)
-    if app_log is not None:
-
-        def log(self: Any, level: int, event: str | None = None, *args: Any, **kw: Any) -> Any:
-            if level == AUDIT:
-                return self.audit(event, *args, **kw)
-            return app_log(self, level, event, *args, **kw)
-
-        methods["log"] = log
-    found = type(cls.__name__, (cls,), methods)
-    _augmented[cls] = found
-    return found
-
 
 def get_logger(name: str | None = None, **initial_values: Any) -> Any:
     """A structlog logger named ``name`` (rendered as ``logger``), with ``audit()`` and ``business()``.
@@ -298,18 +250,16 @@ def get_logger(name: str | None = None, **initial_values: Any) -> Any:
     Works with otel-trading's default structlog setup and with an app's own
     ``structlog.configure(...)``.
     """
-    args = (name,) if name else ()
-    wrapper = structlog.get_config()["wrapper_class"]
-    wrapper_class = None if hasattr(wrapper, "audit") else _with_trading_levels(wrapper)
     if name and "logger" not in initial_values and not _state:
         initial_values["logger"] = name
-    proxy = _LoggerProxy(None, wrapper_class=wrapper_class, logger_factory_args=args, initial_values=initial_values)
-    _proxies.add(proxy)
-    return proxy
+    import structlog  # noqa: F401 - first: when installed, importing it wires it (before any module of ours needs it)
+
+    from otel_trading.logs import loggers
+
+    return loggers.get_logger(name, initial_values)
 
 
-def _structlog_get_logger(*args: Any, **initial_values: Any) -> Any:
-    """``structlog.get_logger`` while otel-trading is installed: structlog's semantics, faster method lookup."""
-    proxy = _LoggerProxy(None, logger_factory_args=args, initial_values=initial_values)
-    _proxies.add(proxy)
-    return proxy
+def _clear_proxy_caches() -> None:
+    loggers = sys.modules.get("otel_trading.logs.loggers")
+    if loggers is not None:  # no proxy exists before that module is imported
+        loggers.clear_proxy_caches()

@@ -1,4 +1,8 @@
-"""Rendering pieces shared by structlog and stdlib: timestamps, error fields, JSON and console output."""
+"""Rendering pieces shared by structlog and stdlib: timestamps, error fields, JSON and console output.
+
+structlog is imported only by what renders through it (its console renderer, its loggers): an app that
+never imports structlog does not pay for it at start-up.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,12 @@ import threading
 import time
 import traceback
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-import structlog
+
+if TYPE_CHECKING:
+    import structlog
 
 _last: tuple[int, str] = (-1, "")
 
@@ -115,8 +121,21 @@ class JsonRenderer:
             return dumps(event_dict)
 
 
+def resolve_format(fmt: str, stream: Any = None) -> str:
+    """``json`` or ``console`` as asked; ``auto``: console on a terminal, else JSON."""
+    if fmt in ("json", "console"):
+        return fmt
+    stream = stream if stream is not None else sys.stdout
+    try:
+        return "console" if stream.isatty() else "json"
+    except (AttributeError, ValueError):
+        return "json"
+
+
 def console_renderer(colors: bool = True) -> structlog.dev.ConsoleRenderer:
     """structlog's ConsoleRenderer with styles for the ``business`` and ``audit`` levels."""
+    import structlog.dev
+
     styles = structlog.dev.ConsoleRenderer.get_default_level_styles(colors=colors)
     if colors:
         styles["business"] = "\x1b[36m\x1b[1m"  # bright cyan
@@ -137,7 +156,7 @@ class NamedBytesLoggerFactory:
         self._file = getattr(file, "buffer", file) if file is not None else None
 
     def __call__(self, *args: Any) -> structlog.BytesLogger:
-        return _NamedBytesLogger(self._file or sys.stdout.buffer, name=args[0] if args else None)
+        return _named_class("BytesLogger")(self._file or sys.stdout.buffer, name=args[0] if args else None)
 
 
 def _slots(cls: type) -> tuple:
@@ -147,24 +166,24 @@ def _slots(cls: type) -> tuple:
 
 
 _loggers: weakref.WeakSet[Any] = weakref.WeakSet()
+_named: dict[str, type] = {}
 
 
-class _NamedBytesLogger(structlog.BytesLogger):
-    __slots__ = _slots(structlog.BytesLogger)
+def _named_class(kind: str) -> type:
+    """structlog's ``BytesLogger`` / ``WriteLogger`` with a ``name`` (made on first use: structlog loads then)."""
+    cls = _named.get(kind)
+    if cls is None:
+        import structlog
 
-    def __init__(self, file: Any = None, name: str | None = None):
-        super().__init__(_in_this_process(file))
-        self.name = name
-        _loggers.add(self)
+        base: Any = getattr(structlog, kind)
 
+        def __init__(self: Any, file: Any = None, name: str | None = None) -> None:
+            base.__init__(self, _in_this_process(file))
+            self.name = name
+            _loggers.add(self)
 
-class _NamedWriteLogger(structlog.WriteLogger):
-    __slots__ = _slots(structlog.WriteLogger)
-
-    def __init__(self, file: Any = None, name: str | None = None):
-        super().__init__(_in_this_process(file))
-        self.name = name
-        _loggers.add(self)
+        cls = _named[kind] = type(f"_Named{kind}", (base,), {"__slots__": _slots(base), "__init__": __init__, "__module__": __name__})
+    return cls
 
 
 # A fork while another thread is inside ``stdout.write`` copies the buffer's lock held by a thread
@@ -210,4 +229,4 @@ class NamedWriteLoggerFactory:
         self._file = file
 
     def __call__(self, *args: Any) -> structlog.WriteLogger:
-        return _NamedWriteLogger(self._file or sys.stdout, name=args[0] if args else None)
+        return _named_class("WriteLogger")(self._file or sys.stdout, name=args[0] if args else None)

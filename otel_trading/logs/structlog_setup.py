@@ -18,7 +18,6 @@ calls below the level are a bare ``return None``) and bytes output to stdout.
 from __future__ import annotations
 
 import logging
-import sys
 from time import time_ns
 from typing import Any
 
@@ -40,6 +39,7 @@ from otel_trading.logs.correlation import (
 from otel_trading.logs.correlation import _cache as _SPAN_CACHE
 from otel_trading.logs.files import Channels
 from otel_trading.logs.levels import NAME_TO_LEVEL, filtering_logger_class
+from otel_trading.logs.loggers import clear_proxy_caches, structlog_get_logger
 from otel_trading.logs.otlp import RESERVED, OtlpEmitter
 from otel_trading.logs.rendering import (
     JsonRenderer,
@@ -50,6 +50,7 @@ from otel_trading.logs.rendering import (
     exception_fields,
     fields_from_text,
     iso_from_ns,
+    resolve_format,
 )
 from otel_trading.redaction import Redactor, get_redactor
 from otel_trading.report import report_once
@@ -248,16 +249,6 @@ class OwnChainProcessor(TradingProcessor):
         return ed
 
 
-def resolve_format(fmt: str, stream: Any = None) -> str:
-    if fmt in ("json", "console"):
-        return fmt
-    stream = stream if stream is not None else sys.stdout
-    try:
-        return "console" if stream.isatty() else "json"
-    except (AttributeError, ValueError):
-        return "json"
-
-
 def default_config(processor: TradingProcessor, fmt: str = "auto", level: str | int = "info", stream: Any = None) -> dict:
     """The ``structlog.configure`` keywords of otel-trading's default chain."""
     fmt = resolve_format(fmt, stream)
@@ -319,9 +310,7 @@ class TradingStructlogInstrumentor(StructlogInstrumentor):
             if processor is not None and not any(isinstance(p, StructlogProcessor) for p in current):
                 current.insert(max(len(current) - 1, 0), processor)
                 original_configure(processors=current)
-            from otel_trading.logs import _clear_proxy_caches
-
-            _clear_proxy_caches()
+            clear_proxy_caches()
 
         def around_configure(upstream: Any) -> Any:
             def configure(*args: Any, **kw: Any) -> None:
@@ -343,10 +332,8 @@ class TradingStructlogInstrumentor(StructlogInstrumentor):
 
         # structlog.get_logger(): the same lazy proxy, but a cached logger's methods are looked up
         # once (a filtered-out call through a module-level proxy stays well under 1 us)
-        from otel_trading.logs import _structlog_get_logger
-
         TradingStructlogInstrumentor._original_get_logger = (structlog.get_logger, structlog.getLogger)
-        structlog.get_logger = structlog.getLogger = _structlog_get_logger
+        structlog.get_logger = structlog.getLogger = structlog_get_logger
 
     _original_get_logger: tuple | None = None
 

@@ -296,10 +296,13 @@ _installed = {"system_metrics": False}
 def install(settings: Any, meter_provider: metrics_api.MeterProvider | None = None) -> None:
     """Start system metrics when OTEL_TRADING_SYSTEM_METRICS=true. Idempotent."""
     if getattr(settings, "system_metrics", False) and not _installed["system_metrics"]:
-        from opentelemetry.instrumentation.system_metrics import (
-            SystemMetricsInstrumentor,
-        )
-
+        try:
+            from opentelemetry.instrumentation.system_metrics import (
+                SystemMetricsInstrumentor,
+            )
+        except ImportError:  # the optional extra (with psutil) is not installed
+            report_once("OTEL_TRADING_SYSTEM_METRICS=true needs the system extra: pip install 'otel-trading[system]'; system metrics are off")
+            return
         # CPU, memory, GC and threads; the upstream exclusion variable still wins when set.
         selected = None if settings.system_metrics_excluded_metrics is not None else SYSTEM_METRICS
         SystemMetricsInstrumentor(config=selected).instrument(meter_provider=meter_provider)

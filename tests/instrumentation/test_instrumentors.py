@@ -21,7 +21,7 @@ from support import exported
 from otel_trading.demo.fake_exchange import FakeExchange
 from otel_trading.instrumentation import calls
 from otel_trading.instrumentation.alpaca import AlpacaInstrumentor
-from otel_trading.instrumentation.calls import on_import
+from otel_trading.onimport import on_import
 from otel_trading.instrumentation.ccxt import CcxtInstrumentor
 from otel_trading.sampling import parentbased_trading_sampler
 
@@ -125,6 +125,22 @@ def test_activation_needs_the_library(monkeypatch, caplog):
         AlpacaInstrumentor().instrument()
     assert "alpaca-py >= 99" in caplog.text
     assert hooked == [] and not AlpacaInstrumentor().is_instrumented_by_opentelemetry
+
+
+def test_the_distro_checks_our_libraries_before_importing_their_instrumentors(monkeypatch):
+    from importlib.metadata import EntryPoint
+
+    from otel_trading.bootstrap.distro import OtelTradingDistro
+    from otel_trading.instrumentation import DEPENDENCIES
+
+    monkeypatch.setitem(DEPENDENCIES, "alpaca", ("alpaca-py >= 99",))
+    # a module that does not exist: loading the entry point would raise ModuleNotFoundError instead
+    ep = EntryPoint("alpaca", "otel_trading.instrumentation.not_imported:AlpacaInstrumentor", "opentelemetry_instrumentor")
+    with pytest.raises(DependencyConflictError) as raised:
+        OtelTradingDistro().load_instrumentor(ep, skip_dep_check=True)
+    conflict = raised.value.conflict
+    # what the instrumentor itself hands the loader: a version outside the range is logged as an error
+    assert conflict.required == "alpaca-py >= 99" and conflict.found.startswith("alpaca-py ")
 
 
 def test_uninstrument_restores_the_library(spans, instrumented, venue):

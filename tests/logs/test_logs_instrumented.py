@@ -101,6 +101,17 @@ def test_structlog_configured_after_instrumentation(run_instrumented, otlp):
     _check_app_configured(proc, otlp)
 
 
+def test_structlog_is_wired_when_the_app_first_imports_it(run_instrumented, otlp):
+    # not loaded at start-up (an app logging through stdlib only never pays for it); the app's first
+    # structlog import, here of a submodule, wires it before the app's configure() runs
+    check = "import sys\nprint('STRUCTLOG LOADED AT START', 'structlog' in sys.modules, file=sys.stderr)\n"
+    first_import = "from structlog.processors import JSONRenderer\n"
+    proc = run_instrumented(check + first_import + PRELUDE + APP_CONFIG + BODY)
+    assert proc.returncode == 0, proc.stderr
+    assert "STRUCTLOG LOADED AT START False" in proc.stderr
+    _check_app_configured(proc, otlp)
+
+
 def _check_app_configured(proc, otlp):
     trace_id, span_id = _ids(proc)
     lines = {line["event"]: line for line in _json_lines(proc.stdout)}

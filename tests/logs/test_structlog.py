@@ -347,7 +347,7 @@ def test_app_configure_without_processors_still_gets_correlation():
 
 
 def test_auto_format_is_console_on_a_tty():
-    from otel_trading.logs.structlog_setup import resolve_format
+    from otel_trading.logs.rendering import resolve_format
 
     class Tty(io.StringIO):
         def isatty(self):

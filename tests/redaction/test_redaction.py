@@ -8,6 +8,8 @@ import sys
 import types
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from otel_trading.logs import get_logger
 from otel_trading.logs.testing import LogCapture
@@ -258,3 +260,49 @@ def test_extra_deny_keys_apply_to_resource_attributes(otlp):
     assert run_python(app, env).returncode == 0
     (span,) = otlp.wait_for(lambda r: r.spans())
     assert span.resource["desk_code"] == MASK and span.resource["region"] == "eu"
+
+
+# pieces the value scanner's rules are made of (key words, token prefixes, digit runs, separators), so that
+# generated strings come close to every rule, plus ':' (the case the prefilter decides)
+_PIECES = [
+    "password", "Passwd", "pwd", "secret", "client_secret", "TOKEN", "access-token", "api_key", "ApiKey", "private key",
+    "session_id", "sessionid", "account_no", "card-number", "Signature", "sig", "sign", "nonce", "credential", "key",
+    "Authorization", "auth", "cookie", "Bearer ", "basic ", "eyJhbGciOi.eyJzdWIiOi.sig", "sk_live_", "pk_test_", "AKIA",
+    "ghp_", "xoxb-", "-----BEGIN RSA PRIVATE KEY-----", "4111 1111 1111 1111", "4111-1111-1111-1111", "1234567890123",
+    "DE89 3704 0044 0532 0130 00", "GB82WEST12345698765432", "+44 20 7946 0958", "(212) 555-0100", "212-555-0100",
+    ":", ": ", "'", '"', ",", " ", "-", "_", ".", "/", "(", ")", "[", "]", "main", "GCC", "2026", "07:35:25", "12", "9", "x",
+]
+
+
+@given(st.lists(st.sampled_from(_PIECES), min_size=1, max_size=12).map("".join))
+@settings(max_examples=400, deadline=None)
+def test_strings_with_a_colon_skipped_without_a_scan_are_those_the_scan_leaves_alone(text):
+    from otel_trading.redaction import _colon_prefilter, _value_pattern
+
+    text = text.replace("=", "").replace("@", "")  # with '=' or '@' the scan always runs
+    if ":" in text and _colon_prefilter().search(text) is None:
+        assert _value_pattern().search(text) is None, text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "password: hunter2xyz",
+        "Authorization: Bearer abcdefgh12345",
+        "card: 4111 1111 1111 1111",
+        "iban: DE89 3704 0044 0532 0130 00",
+        "call me at: +44 20 7946 0958",
+        "jwt: eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N",
+        "stripe: sk_live_abcdefghijkl",
+    ],
+)
+def test_secrets_next_to_a_colon_are_still_masked(text):
+    assert Redactor().redact_text(text) != text
+
+
+def test_the_interpreter_version_in_the_resource_compiles_no_value_scanner():
+    from otel_trading.redaction import _value_pattern
+
+    _value_pattern.cache_clear()
+    assert Redactor().redact_mapping({"process.runtime.description": sys.version}) == {"process.runtime.description": sys.version}
+    assert _value_pattern.cache_info().currsize == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import types
 
 import pytest
@@ -127,6 +128,20 @@ def test_install_is_idempotent_and_switches_system_metrics(monkeypatch):
     config, kwargs = calls[0]
     assert kwargs == {"meter_provider": provider}
     assert {"process.cpu.time", "process.memory.usage", "process.thread.count", "cpython.gc.collections"} <= set(config)
+
+
+def test_system_metrics_without_the_extra_say_so_once_and_stay_off(monkeypatch, capsys):
+    import otel_trading.report as report_module
+
+    monkeypatch.setitem(sys.modules, "opentelemetry.instrumentation.system_metrics", None)  # not installed
+    monkeypatch.setitem(M._installed, "system_metrics", False)
+    monkeypatch.setattr(report_module, "_reported", set())
+    on = types.SimpleNamespace(**{**vars(load()), "system_metrics": True})
+    M.install(on, MeterProvider())
+    M.install(on, MeterProvider())
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == ["otel-trading: OTEL_TRADING_SYSTEM_METRICS=true needs the system extra: pip install 'otel-trading[system]'; system metrics are off"]
+    assert M._installed["system_metrics"] is False
 
 
 def test_system_metrics_really_export(metric_reader, monkeypatch):
