@@ -200,7 +200,7 @@ def _spooled(signal: str, exporter, settings: Settings):
     from otel_trading.export import spool
 
     service = settings.service_name or (settings.resource_attributes or {}).get("service.name") or "unknown_service"
-    store = spool.Spool(spool.spool_path(settings.spool_dir, service), settings.spool_max_bytes)
+    store = spool.shared(spool.spool_path(settings.spool_dir, service), settings.spool_max_bytes)
     return spool.wrap(signal, exporter, store, drain_seconds=settings.shutdown_timeout / 2)
 
 

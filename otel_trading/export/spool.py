@@ -52,6 +52,8 @@ STALE_CLAIM_SECONDS = 120.0  # a claim older than this (its process hung or died
 _PROBE_BACKOFF = (0.1, 0.25, 0.5, 1.0)  # seconds between probes of a collector that is down
 _OPEN_ATTEMPTS = 50  # ~1 s of 20 ms waits while another connection creates the file
 _HANDOFF = 8  # encoded batches waiting for the sender; more go to the spool
+_WRITER_BYTES = 16 * 1024 * 1024  # encoded batches waiting for the spool writer; past it ``export`` waits for it
+_ROW_BYTES = 1024 * 1024  # batches written together are joined into rows (requests) of up to this size
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches (
@@ -63,7 +65,9 @@ CREATE TABLE IF NOT EXISTS batches (
     owner INTEGER,
     claimed REAL
 );
-CREATE INDEX IF NOT EXISTS batches_by_signal ON batches (signal, id);
+DROP INDEX IF EXISTS batches_by_signal;
+-- covering: finding a row to claim reads no row (owner and claimed come after the body, in its overflow pages)
+CREATE INDEX IF NOT EXISTS batches_claims ON batches (signal, id, items, owner, claimed);
 CREATE TABLE IF NOT EXISTS usage (id INTEGER PRIMARY KEY CHECK (id = 0), bytes INTEGER NOT NULL);
 INSERT OR IGNORE INTO usage VALUES (0, 0);
 CREATE TRIGGER IF NOT EXISTS batches_grow AFTER INSERT ON batches BEGIN
@@ -141,12 +145,18 @@ class Spool:
 
     def put(self, signal: str, body: bytes, items: int) -> dict[str, int]:
         """Store one request; returns the items evicted to stay under the cap, by signal."""
+        return self.put_many([(signal, body, items)])
+
+    def put_many(self, rows: Sequence[tuple[str, bytes, int]]) -> dict[str, int]:
+        """Store ``(signal, request, items)`` rows in one transaction, in order; returns the items evicted to
+        stay under the cap, by signal. (Each SQLite call hands the interpreter lock back, and beside a busy
+        app thread taking it again can wait a switch interval: the calls per row are what costs.)"""
         evicted: dict[str, int] = {}
         with self._lock:
             db = self._connection()
             db.execute("BEGIN IMMEDIATE")
             try:
-                db.execute("INSERT INTO batches (signal, items, size, body) VALUES (?, ?, ?, ?)", (signal, items, len(body), body))
+                db.executemany("INSERT INTO batches (signal, items, size, body) VALUES (?, ?, ?, ?)", [(signal, items, len(body), body) for signal, body, items in rows])
                 while db.execute("SELECT bytes FROM usage WHERE id = 0").fetchone()[0] > self.max_bytes:
                     oldest = db.execute("SELECT id, signal, items FROM batches WHERE owner IS NULL ORDER BY id LIMIT 1").fetchone()
                     if oldest is None:
@@ -211,6 +221,18 @@ class Spool:
             self._db = None
 
 
+_SHARED: dict[Path, Spool] = {}
+
+
+def shared(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Spool:
+    """This process's one :class:`Spool` for ``path``. The span and log exporters share its connection
+    and lock, so their writes and claims wait on that lock, which hands over at once, instead of on
+    SQLite's busy handler, which sleeps 1 to 100 ms between tries."""
+    spool = _SHARED.setdefault(path, Spool(path, max_bytes))
+    spool.max_bytes = max_bytes
+    return spool
+
+
 def _sqlite3() -> ModuleType:
     """The ``sqlite3`` module, imported when the spool is first opened (or an error is matched): a process
     whose collector never fails does not load it."""
@@ -266,8 +288,12 @@ class SpoolingExporter:
     takes_encoded_spans = False  # True for spans: the batch may hold wire.EncodedSpan items (set by wrap)
     takes_encoded_logs = False  # True for logs: the batch may hold wire.EncodedLog items (set by wrap)
 
-    def __init__(self, signal: str, what: str, encode: Callable[[Sequence], list[tuple[bytes, int]]], send: Sender, spool: Spool, close: Callable[[], None], success, failure) -> None:
+    def __init__(
+        self, signal: str, what: str, encode: Callable[[Sequence], list[tuple[bytes, int]]], send: Sender, spool: Spool, close: Callable[[], None], success, failure,
+        row_bytes: int = _ROW_BYTES,
+    ) -> None:
         self.signal, self._what = signal, what
+        self.row_bytes = row_bytes
         self._encode, self._send, self._close = encode, send, close
         self.spool = spool
         self._success, self._failure = success, failure
@@ -282,6 +308,7 @@ class SpoolingExporter:
         self._spool_has_rows = spool.exists()  # a previous process's leftovers are sent first
         self._evictions_said_at = 0.0
         self._pid = os.getpid()
+        self._writer = _writer(spool)
         self._start()
         if hasattr(os, "register_at_fork"):
             ref = weakref.ref(self)
@@ -341,17 +368,18 @@ class SpoolingExporter:
         return self._success
 
     def force_flush(self, timeout_millis: float = 30_000) -> bool:
-        """Wait until the hand-off is empty (sent or spooled), bounded by ``timeout_millis``."""
+        """Wait until the hand-off and the spool writer are empty (sent or spooled), bounded by ``timeout_millis``."""
         deadline = time.monotonic() + timeout_millis / 1000
-        while (self._handoff.unfinished_tasks) and time.monotonic() < deadline:
+        while (self._handoff.unfinished_tasks or self._writer.queued_bytes) and time.monotonic() < deadline:
             time.sleep(0.01)
-        return not self._handoff.unfinished_tasks
+        return not (self._handoff.unfinished_tasks or self._writer.queued_bytes)
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs) -> None:
         """Send what the hand-off holds, then spooled rows, while time allows; spool the rest (and a send cut short)."""
         drain = max(min(timeout_millis / 1000, self.drain_seconds), 0.0)
         self._drain_until = time.monotonic() + drain
         self._stopping = True
+        self._writer.wake()  # an export waiting for the writer sees _stopping
         with self._starting:  # no sender starts from here on
             sender = self._sender
         if sender is not None:
@@ -374,6 +402,7 @@ class SpoolingExporter:
                     leftovers.append(request)
         for request in leftovers:
             self._store(request)
+        self._writer.flush()  # what waits for the writer: on disk before the exit line counts it
         try:
             self._close()
         except Exception:  # noqa: BLE001
@@ -387,7 +416,12 @@ class SpoolingExporter:
         while True:
             replaying = self._spool_has_rows and self._healthy
             try:  # live batches first; with a backlog to send, never wait for one
-                request = self._handoff.get_nowait() if replaying else self._handoff.get(timeout=0.05 if self._spool_has_rows else 0.5)
+                if replaying:
+                    request = self._handoff.get_nowait()
+                elif self._healthy:
+                    request = self._handoff.get(timeout=0.05 if self._spool_has_rows else 0.5)
+                else:  # down: export() spools, nothing comes here but shutdown's wake-up until the next probe
+                    request = self._handoff.get(timeout=min(max(self._probe_at - time.monotonic(), 0.01), 1.0))
             except queue.Empty:
                 request = None
             if request is _WAKE:
@@ -405,11 +439,13 @@ class SpoolingExporter:
                 return
             if self._stopping and not self._healthy:
                 continue  # exiting during an outage: no more probes, the rows wait for the next start
-            if self._healthy or time.monotonic() >= self._probe_at:
-                if self._spool_has_rows:
-                    self._replay_one()
-                else:
-                    self._healthy = True  # nothing to probe with (the spool failed): the next live batch probes
+            if not self._healthy:
+                if time.monotonic() >= self._probe_at:
+                    # an empty request (no items) asks whether the collector answers; it reads nothing from the
+                    # spool, whose writer has the file to itself for as long as the outage lasts
+                    self._attempt(b"", 0)
+            elif self._spool_has_rows:
+                self._replay_one()
             if time.monotonic() - last_check > 5.0:  # another process may have left rows (a worker that exited)
                 last_check = time.monotonic()
                 self._spool_has_rows = self._spool_has_rows or self.spool.pending(self.signal)[0] > 0
@@ -464,31 +500,164 @@ class SpoolingExporter:
         return outcome, reason
 
     def _store(self, request: tuple[bytes, int]) -> None:
-        try:
-            evicted = self.spool.put(self.signal, request[0], request[1])
-        except (_sqlite3().Error, OSError) as exc:
-            self.tally.lost += request[1]
-            LOSSES.fail(_LOSS_SIGNAL.get(self.signal, self.signal), request[1], "spool_unusable")
-            report_once(f"{self._what}s lost: the collector cannot take them and the spool {self.spool.path} cannot store them ({exc}); counted in the exit line", key=("spool-lost", self.spool.path))
-            return
-        self.tally.spooled += request[1]
+        """Queue ``request`` for the spool's writer thread; from shutdown on, write it now on this thread."""
+        self._writer.add(self, request)
+        if self._stopping:
+            self._writer.flush()
+
+    def _stored(self, items: int) -> None:
+        """The writer committed ``items`` of this exporter's to the spool."""
+        self.tally.spooled += items
         self._spool_has_rows = True
-        if evicted:
-            self.tally.evicted += sum(evicted.values())
-            for signal, items in evicted.items():
-                LOSSES.drop(_LOSS_SIGNAL.get(signal, signal), items, "spool_full")
-            if time.monotonic() >= self._evictions_said_at + 10.0:  # at most one line per 10 s; the exit line has the total
-                self._evictions_said_at = time.monotonic()
-                report(
-                    f"spool {self.spool.path} is full (OTEL_TRADING_SPOOL_MAX_BYTES={self.spool.max_bytes}): evicted the oldest "
-                    + ", ".join(f"{n} {signal}" for signal, n in sorted(evicted.items()))
-                    + f" ({self.tally.evicted} evicted by this process so far)"
-                )
+
+    def _not_stored(self, items: int, exc: BaseException) -> None:
+        self.tally.lost += items
+        LOSSES.fail(_LOSS_SIGNAL.get(self.signal, self.signal), items, "spool_unusable")
+        report_once(f"{self._what}s lost: the collector cannot take them and the spool {self.spool.path} cannot store them ({exc}); counted in the exit line", key=("spool-lost", self.spool.path))
+
+    def _evicted(self, evicted: dict[str, int]) -> None:
+        self.tally.evicted += sum(evicted.values())
+        for signal, items in evicted.items():
+            LOSSES.drop(_LOSS_SIGNAL.get(signal, signal), items, "spool_full")
+        if time.monotonic() >= self._evictions_said_at + 10.0:  # at most one line per 10 s; the exit line has the total
+            self._evictions_said_at = time.monotonic()
+            report(
+                f"spool {self.spool.path} is full (OTEL_TRADING_SPOOL_MAX_BYTES={self.spool.max_bytes}): evicted the oldest "
+                + ", ".join(f"{n} {signal}" for signal, n in sorted(evicted.items()))
+                + f" ({self.tally.evicted} evicted by this process so far)"
+            )
 
     def _count_rejected(self, items: int, reason: str) -> None:
         self.tally.rejected += items
         LOSSES.fail(_LOSS_SIGNAL.get(self.signal, self.signal), items, "rejected")
         report(f"dropped {items} {self._what}(s): the collector rejected the request ({reason}); the rest is sent")
+
+
+class SpoolWriter:
+    """The one thread that writes what a process's exporters could not send to their spool file: the
+    batches of both signals queued since its last write, in one transaction, joined into rows.
+
+    The batch processors' threads only queue here. Every SQLite call hands the interpreter lock back,
+    and beside a busy app thread taking it again waits out a switch interval (5 ms) or longer: writing
+    each batch on those threads (five such calls per batch) let their queues overflow during an outage.
+    Past ``_WRITER_BYTES`` queued, ``add`` waits for the writer (the batch processor's queue then
+    fills and counts its drops, as with any slow exporter).
+    """
+
+    def __init__(self, spool: Spool) -> None:
+        self.spool = spool
+        self._reset()
+        if hasattr(os, "register_at_fork"):  # a forked child writes none of its parent's batches
+            ref = weakref.ref(self)
+
+            def reset() -> None:
+                writer = ref()
+                if writer is not None:
+                    writer._reset()
+
+            os.register_at_fork(after_in_child=reset)
+
+    def _reset(self) -> None:
+        self._queued: list[tuple[SpoolingExporter, tuple[bytes, int]]] = []
+        self.queued_bytes = 0  # including what is being written
+        self._changed = threading.Condition(threading.Lock())
+        self._writing = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def add(self, exporter: SpoolingExporter, request: tuple[bytes, int]) -> None:
+        with self._changed:
+            self._queued.append((exporter, request))
+            self.queued_bytes += len(request[0])
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="otel-trading-spool-writer", daemon=True)
+                self._thread.start()
+            self._changed.notify_all()
+            while self.queued_bytes > _WRITER_BYTES and not exporter._stopping:
+                self._changed.wait(0.5)
+
+    def wake(self) -> None:
+        with self._changed:
+            self._changed.notify_all()
+
+    def flush(self) -> None:
+        """Write what is queued now, on the calling thread (after a write in progress)."""
+        with self._writing:
+            with self._changed:
+                queued, self._queued = self._queued, []
+            if not queued:
+                return
+            try:
+                self._write(queued)
+            finally:
+                with self._changed:
+                    self.queued_bytes -= sum(len(request[0]) for _, request in queued)
+                    self._changed.notify_all()
+
+    def _run(self) -> None:
+        attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))  # an instrumented sqlite3 must not trace the spool
+        while True:
+            with self._changed:
+                while not self._queued:
+                    self._changed.wait()
+            self.flush()
+
+    def _write(self, queued: list[tuple[SpoolingExporter, tuple[bytes, int]]]) -> None:
+        by_exporter: dict[SpoolingExporter, list[tuple[bytes, int]]] = {}
+        for exporter, request in queued:  # each signal's batches keep their order
+            by_exporter.setdefault(exporter, []).append(request)
+        rows = [
+            (exporter.signal, body, items)
+            for exporter, requests in by_exporter.items()
+            for body, items in _joined(requests, min(exporter.row_bytes, self.spool.max_bytes // 8))
+        ]
+        try:
+            evicted = self.spool.put_many(rows)
+        except (_sqlite3().Error, OSError) as exc:
+            for exporter, requests in by_exporter.items():
+                exporter._not_stored(sum(n for _, n in requests), exc)
+            return
+        for exporter, requests in by_exporter.items():
+            exporter._stored(sum(n for _, n in requests))
+        if evicted:  # counted by the exporter of the evicted signal when it wrote here, else by the first
+            first = next(iter(by_exporter))
+            shares: dict[SpoolingExporter, dict[str, int]] = {}
+            for signal, items in evicted.items():
+                owner = next((e for e in by_exporter if e.signal == signal), first)
+                shares.setdefault(owner, {})[signal] = items
+            for exporter, share in shares.items():
+                exporter._evicted(share)
+
+
+_WRITERS: weakref.WeakKeyDictionary[Spool, SpoolWriter] = weakref.WeakKeyDictionary()
+
+
+def _writer(spool: Spool) -> SpoolWriter:
+    """The writer of ``spool``: one per spool object (exporters built with :func:`shared` share it)."""
+    writer = _WRITERS.get(spool)
+    if writer is None:
+        writer = _WRITERS.setdefault(spool, SpoolWriter(spool))
+    return writer
+
+
+def _joined(requests: list[tuple[bytes, int]], limit: int) -> list[tuple[bytes, int]]:
+    """Consecutive requests concatenated into rows of up to ``limit`` bytes (a larger one stays alone).
+
+    Two serialized OTLP export requests one after the other parse as one request holding the resource
+    spans / logs of both (protobuf appends repeated fields), so a row is still one request to send, and
+    fewer rows are fewer SQLite calls to write and to replay."""
+    rows: list[tuple[bytes, int]] = []
+    parts: list[bytes] = []
+    size = items = 0
+    for body, n in requests:
+        if parts and size + len(body) > limit:
+            rows.append((b"".join(parts), items))
+            parts, size, items = [], 0, 0
+        parts.append(body)
+        size += len(body)
+        items += n
+    if parts:
+        rows.append((b"".join(parts), items))
+    return rows
 
 
 def _splitting(encoder, max_bytes: int) -> Callable[[Sequence], list[tuple[bytes, int]]]:
@@ -550,10 +719,16 @@ def wrap(signal: str, exporter, spool: Spool, drain_seconds: float = SpoolingExp
 
         max_bytes = otlp_grpc.DEFAULT_MAX_REQUEST_BYTES
     if signal == "traces":
-        wrapper = SpoolingExporter("traces", "span", _splitting(SpanEncoder(), max_bytes), send, spool, exporter.shutdown, SpanExportResult.SUCCESS, SpanExportResult.FAILURE)
+        wrapper = SpoolingExporter(
+            "traces", "span", _splitting(SpanEncoder(), max_bytes), send, spool, exporter.shutdown, SpanExportResult.SUCCESS, SpanExportResult.FAILURE,
+            row_bytes=min(_ROW_BYTES, max_bytes),
+        )
         wrapper.takes_encoded_spans = True
     else:
-        wrapper = SpoolingExporter("logs", "log record", _splitting(LogEncoder(), max_bytes), send, spool, exporter.shutdown, LogRecordExportResult.SUCCESS, LogRecordExportResult.FAILURE)
+        wrapper = SpoolingExporter(
+            "logs", "log record", _splitting(LogEncoder(), max_bytes), send, spool, exporter.shutdown, LogRecordExportResult.SUCCESS, LogRecordExportResult.FAILURE,
+            row_bytes=min(_ROW_BYTES, max_bytes),
+        )
         wrapper.takes_encoded_logs = True
     wrapper.drain_seconds = drain_seconds
     return wrapper
