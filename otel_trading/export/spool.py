@@ -54,6 +54,7 @@ _OPEN_ATTEMPTS = 50  # ~1 s of 20 ms waits while another connection creates the 
 _HANDOFF = 8  # encoded batches waiting for the sender; more go to the spool
 _WRITER_BYTES = 16 * 1024 * 1024  # encoded batches waiting for the spool writer; past it ``export`` waits for it
 _ROW_BYTES = 1024 * 1024  # batches written together are joined into rows (requests) of up to this size
+_GATHER_SECONDS = 0.25  # the spool writer waits this long for more batches (unless a row's worth is queued)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches (
@@ -599,6 +600,11 @@ class SpoolWriter:
             with self._changed:
                 while not self._queued:
                     self._changed.wait()
+                # gather for a moment: fewer, larger transactions and rows (each SQLite call and each row replayed
+                # later costs interpreter-lock hand-overs); a batch waits here at most _GATHER_SECONDS
+                until = time.monotonic() + _GATHER_SECONDS
+                while self.queued_bytes < _ROW_BYTES and (left := until - time.monotonic()) > 0:
+                    self._changed.wait(left)
             self.flush()
 
     def _write(self, queued: list[tuple[SpoolingExporter, tuple[bytes, int]]]) -> None:
