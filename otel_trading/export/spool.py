@@ -16,11 +16,14 @@ counted and reported.
 to a sender thread (started with the first batch, or at start when the spool holds rows: a process
 that exports nothing starts none), never waiting on the network: while the collector answers
 the sender sends it; when the hand-off is full, or the collector is down,
-refusing or too slow, the batch goes to the spool. The sender sends spooled
-batches oldest first, one between each live batch, probing a down collector
-with backoff. At shutdown whatever was not sent is spooled; the next process of
-the service sends it. Delivery is at least once: a batch whose send was cut by
-the exit bound is spooled and may arrive twice.
+refusing or too slow, the batch goes to the spool through :class:`SpoolWriter`:
+one thread per spool file writes what both signals queued in one transaction
+(the batch processors' threads make no SQLite call). The sender probes a down
+collector with an empty request, with backoff; once it answers, it sends the
+spooled batches oldest first, one between each live batch. At shutdown whatever
+was not sent is spooled; the next process of the service sends it. Delivery is
+at least once: a batch whose send was cut by the exit bound is spooled and may
+arrive twice.
 """
 
 from __future__ import annotations
@@ -572,7 +575,8 @@ class SpoolWriter:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="otel-trading-spool-writer", daemon=True)
                 self._thread.start()
-            self._changed.notify_all()
+            if len(self._queued) == 1 or self.queued_bytes >= _ROW_BYTES:  # else the writer is gathering: let it sleep
+                self._changed.notify_all()
             while self.queued_bytes > _WRITER_BYTES and not exporter._stopping:
                 self._changed.wait(0.5)
 

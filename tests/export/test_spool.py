@@ -199,3 +199,64 @@ def test_two_signals_spooling_at_once_into_a_new_file_both_store(tmp_path):
         assert stores["traces"].pending("traces") == (1, 1) and stores["traces"].pending("logs") == (1, 1)
         for store in stores.values():
             store.close()
+
+
+def test_during_an_outage_the_batch_thread_never_waits_on_sqlite_and_both_signals_share_one_write(tmp_path):
+    """The batch processors' threads only queue for the spool's writer thread: a slow disk (here a write held
+    until released) never holds up ``export``; the writer then stores both signals' batches in one transaction."""
+    import threading
+
+    from otel_trading.export.spool import Outcome, SpoolingExporter, shared
+
+    release, writes = threading.Event(), []
+
+    class SlowDisk(Spool):
+        def put_many(self, rows):
+            release.wait(60)
+            writes.append([(signal, items) for signal, _, items in rows])
+            return super().put_many(rows)
+
+    spool = SlowDisk(tmp_path / "s.sqlite")
+    down = lambda body, items: (Outcome.RETRY, "UNAVAILABLE")  # noqa: E731
+    spans = SpoolingExporter("traces", "span", lambda batch: [(b"s" * 100, len(batch))], down, spool, lambda: None, "success", "failure")
+    logs = SpoolingExporter("logs", "log record", lambda batch: [(b"l" * 100, len(batch))], down, spool, lambda: None, "success", "failure")
+    exported = threading.Thread(target=lambda: [e.export([1, 2, 3]) for _ in range(50) for e in (spans, logs)])
+    exported.start()
+    exported.join(30)
+    assert not exported.is_alive()  # 100 batches handed over while the first write is still held
+    release.set()
+    spans.shutdown(1000)
+    logs.shutdown(1000)
+    assert spans.tally.spooled == logs.tally.spooled == 150 and spans.tally.lost == logs.tally.lost == 0
+    assert len(writes) < 100  # batches queued meanwhile went in together, not one transaction each
+    assert any({signal for signal, _ in write} == {"traces", "logs"} for write in writes)
+    assert spool.pending("traces") == (sum(1 for w in writes for s, _ in w if s == "traces"), 150)
+    assert shared(tmp_path / "t.sqlite") is shared(tmp_path / "t.sqlite")  # the span and log exporters of a process share one
+
+
+def test_batches_joined_into_one_row_are_one_request_holding_all_their_spans(tmp_path):
+    """Spooled batches written together are concatenated into one row: two OTLP requests one after the other
+    parse as one request with the spans of both, so the replayed row sends every span."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from otel_trading.export.spool import _joined
+    from otel_trading.export.wire import SpanEncoder
+
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    for i in range(30):
+        with provider.get_tracer("t").start_as_current_span(f"s{i}"):
+            pass
+    spans = memory.get_finished_spans()
+    requests = [(SpanEncoder().encode(spans[i : i + 10]), 10) for i in range(0, 30, 10)]
+    rows = _joined(requests, limit=len(requests[0][0]) + len(requests[1][0]))
+    assert [items for _, items in rows] == [20, 10]  # up to the limit per row, in order
+    names = []
+    for body, _ in rows:
+        request = ExportTraceServiceRequest.FromString(body)
+        names += [span.name for rs in request.resource_spans for ss in rs.scope_spans for span in ss.spans]
+    assert names == [f"s{i}" for i in range(30)]
