@@ -622,7 +622,7 @@ class SpoolWriter:
         ]
         try:
             evicted = self.spool.put_many(rows)
-        except (_sqlite3().Error, OSError) as exc:
+        except Exception as exc:  # noqa: BLE001 - disk full, spool unusable, a surprise: counted, and the writer carries on
             for exporter, requests in by_exporter.items():
                 exporter._not_stored(sum(n for _, n in requests), exc)
             return
