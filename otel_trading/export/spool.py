@@ -382,6 +382,7 @@ class SpoolingExporter:
         """Send what the hand-off holds, then spooled rows, while time allows; spool the rest (and a send cut short)."""
         drain = max(min(timeout_millis / 1000, self.drain_seconds), 0.0)
         self._drain_until = time.monotonic() + drain
+        self._writer.flush()  # before _stopping: the sender sees these rows and sends them in the drain below
         self._stopping = True
         self._writer.wake()  # an export waiting for the writer sees _stopping
         with self._starting:  # no sender starts from here on
