@@ -406,21 +406,7 @@ class Redactor:
         is one set comparison in C; a value passes when it is a known-clean or short plain
         string, a small int or another scalar.
         """
-        if not mapping.keys() <= self._plain_keys:
-            return False
-        safe = self._safe
-        for v in mapping.values():
-            t = type(v)
-            if t is str:
-                n = len(v)
-                if n > 4 and (n > 12 or "=" in v or ":" in v or "@" in v) and v not in safe:
-                    return False
-            elif t is int:
-                if v >= 1_000_000_000_000:
-                    return False
-            elif t not in _SCALARS:
-                return False
-        return True
+        return mapping.keys() <= self._plain_keys and self._values_clean(mapping.values())
 
     def args_clean(self, args: tuple) -> bool:
         """True when walking a stdlib record's ``%``-arguments (``redact_value(args)``) cannot mask
@@ -430,8 +416,12 @@ class Redactor:
         """
         if len(args) == 2 and type(args[0]) is str and self.key_is_secret(args[0]):
             return False
+        return self._values_clean(args)
+
+    def _values_clean(self, values: Iterable[Any]) -> bool:
+        """Every value a known-clean or short plain string, a small int or another scalar."""
         safe = self._safe
-        for v in args:
+        for v in values:
             t = type(v)
             if t is str:
                 n = len(v)
