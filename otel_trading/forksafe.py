@@ -11,6 +11,7 @@ import os
 import sys
 import threading
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 _module_locks: list[Any] = []
@@ -27,6 +28,21 @@ def lock() -> Any:
 def owned(owner: Any, *names: str) -> None:
     """Re-initialise ``owner``'s lock attributes ``names`` in a forked child (weakly held)."""
     _owners[owner] = names
+
+
+def in_child(method: Callable[[], None]) -> None:
+    """Call the bound ``method`` in a forked child, before the child runs, for as long as its object
+    lives (held weakly: registering never keeps an exporter or a handler alive)."""
+    if not hasattr(os, "register_at_fork"):
+        return
+    ref = weakref.WeakMethod(method)
+
+    def call() -> None:
+        bound = ref()
+        if bound is not None:
+            bound()
+
+    os.register_at_fork(after_in_child=call)
 
 
 def _after_fork_in_child() -> None:

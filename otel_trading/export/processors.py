@@ -27,10 +27,8 @@ from __future__ import annotations
 
 import copy
 import logging
-import os
 import threading
 import time
-import weakref
 from typing import Any
 
 from opentelemetry.context import Context
@@ -39,6 +37,7 @@ from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+from otel_trading import forksafe
 from otel_trading.export.losses import LOSSES, CountingExporter
 from otel_trading.export.wire import EncodedLog, EncodedSpan, LogEncoder, SpanEncoder
 
@@ -64,15 +63,7 @@ class DropCounter:
         self._pending = 0  # drops not yet reported
         self._since = time.monotonic()
         self._next = 0.0  # the first drop is reported at once
-        if hasattr(os, "register_at_fork"):
-            ref = weakref.ref(self)
-
-            def after_fork_in_child() -> None:
-                counter = ref()
-                if counter is not None:
-                    counter._after_fork()
-
-            os.register_at_fork(after_in_child=after_fork_in_child)
+        forksafe.in_child(self._after_fork)
 
     def _after_fork(self) -> None:
         """A forked child starts its own count (the parent's queue is not the child's) with a fresh lock."""

@@ -44,7 +44,6 @@ import subprocess
 import sys
 import threading
 import time
-import weakref
 from collections import deque
 from typing import Any, Literal, cast
 
@@ -58,6 +57,7 @@ from opentelemetry.semconv._incubating.attributes.otel_attributes import (
     OtelComponentTypeValues,
 )
 
+from otel_trading import forksafe
 from otel_trading.config.table import SETTINGS
 from otel_trading.export.losses import LOSSES
 from otel_trading.export.processors import exit_summary, summary_line
@@ -174,15 +174,7 @@ class Sidecar:
             sig.metrics.register_queue_size(lambda kind=kind: self.held(kind))
             sig.dropping = full_policy == "drop"
         self._reset(eager=True)
-        if hasattr(os, "register_at_fork"):
-            ref = weakref.ref(self)
-
-            def after_fork_in_child() -> None:
-                sidecar = ref()
-                if sidecar is not None:
-                    sidecar._after_fork()
-
-            os.register_at_fork(after_in_child=after_fork_in_child)
+        forksafe.in_child(self._after_fork)
 
     def _reset(self, eager: bool = False) -> None:
         """Fresh state and flusher thread; ``eager`` starts the helper now, so it is ready when the app's

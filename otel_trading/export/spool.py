@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, attach, set_value
 
+from otel_trading import forksafe
 from otel_trading.export.losses import LOSSES
 from otel_trading.report import report, report_once
 
@@ -108,15 +109,7 @@ class Spool:
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
         self._pid = 0
-        if hasattr(os, "register_at_fork"):  # a lock held by another thread at fork would block the child
-            ref = weakref.ref(self)
-
-            def reset() -> None:
-                spool = ref()
-                if spool is not None:
-                    spool._lock = threading.Lock()
-
-            os.register_at_fork(after_in_child=reset)
+        forksafe.owned(self, "_lock")  # a lock held by another thread at fork would block the child
 
     def _connection(self) -> sqlite3.Connection:
         """Opened on first use (nothing on disk until something is spooled), again in a forked child."""
@@ -314,15 +307,7 @@ class SpoolingExporter:
         self._pid = os.getpid()
         self._writer = _writer(spool)
         self._start()
-        if hasattr(os, "register_at_fork"):
-            ref = weakref.ref(self)
-
-            def restart() -> None:
-                exporter = ref()
-                if exporter is not None:
-                    exporter._after_fork()
-
-            os.register_at_fork(after_in_child=restart)
+        forksafe.in_child(self._after_fork)
 
     def _start(self) -> None:
         self._handoff: queue.Queue[tuple[bytes, int]] = queue.Queue(_HANDOFF)
@@ -552,15 +537,7 @@ class SpoolWriter:
     def __init__(self, spool: Spool) -> None:
         self.spool = spool
         self._reset()
-        if hasattr(os, "register_at_fork"):  # a forked child writes none of its parent's batches
-            ref = weakref.ref(self)
-
-            def reset() -> None:
-                writer = ref()
-                if writer is not None:
-                    writer._reset()
-
-            os.register_at_fork(after_in_child=reset)
+        forksafe.in_child(self._reset)  # a forked child writes none of its parent's batches
 
     def _reset(self) -> None:
         self._queued: list[tuple[SpoolingExporter, tuple[bytes, int]]] = []

@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import logging
 import logging.config
-import os
 import sys
-import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +24,7 @@ from opentelemetry.instrumentation.logging.handler import (
     LoggingHandler,
 )
 
+from otel_trading import forksafe
 from otel_trading.logs.correlation import (
     TRADING_FIELDS,
     _current_context,
@@ -168,15 +167,10 @@ class ConsoleHandler(logging.StreamHandler):
 
     def __init__(self, stream: Any = None):
         super().__init__(stream)
-        if hasattr(os, "register_at_fork"):
-            ref = weakref.ref(self)
+        forksafe.in_child(self._after_fork)
 
-            def after_fork_in_child() -> None:
-                handler = ref()
-                if handler is not None:
-                    handler.stream = child_file(handler.stream)  # not setStream(): it would flush the old stream first
-
-            os.register_at_fork(after_in_child=after_fork_in_child)
+    def _after_fork(self) -> None:
+        self.stream = child_file(self.stream)  # not setStream(): it would flush the old stream first
 
     def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
         _report_handler_error(self, record)
