@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from otel_trading.trading.kinds import SPAN_KIND_ATTRIBUTE, TradingSpanKind
 
+__version__ = "0.1.0"  # the one place it is written: pyproject.toml reads it; the resource carries it without a metadata lookup
+
 if TYPE_CHECKING:  # explicit re-exports (``name as name``) for type checkers
     from otel_trading.bootstrap.configure import (
         Telemetry as Telemetry,

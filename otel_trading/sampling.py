@@ -47,7 +47,7 @@ from opentelemetry.trace import Link, SpanKind, get_current_span
 from opentelemetry.trace.span import TraceState
 from opentelemetry.util.types import Attributes
 
-from otel_trading import forksafe
+from otel_trading import __version__, forksafe
 from otel_trading.report import report_once
 from otel_trading.trading.kinds import SPAN_KIND_ATTRIBUTE, TradingSpanKind
 
@@ -541,22 +541,13 @@ def register_metrics(meter_provider: metrics.MeterProvider | None = None) -> Non
             if meter_provider in _registered:
                 return
             _registered.add(meter_provider)
-    meter = meter_provider.get_meter("otel_trading.sampler", _version())
+    meter = meter_provider.get_meter("otel_trading.sampler", __version__)
     meter.create_observable_counter(
         DECISIONS_METRIC,
         callbacks=[_observe],
         unit="{span}",
         description="Root-span sampling decisions of the trading sampler, by trading.span.kind and kept|dropped.",
     )
-
-
-def _version() -> str:
-    try:
-        from importlib.metadata import version  # noqa: PLC0415
-
-        return version("otel-trading")
-    except Exception:  # noqa: BLE001 - not installed (running from a checkout)
-        return "0.0.0"
 
 
 def _after_fork_in_child() -> None:

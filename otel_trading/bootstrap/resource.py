@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from importlib.metadata import version
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry.sdk.resources import Resource
+
+from otel_trading import __version__
 
 if TYPE_CHECKING:
     from otel_trading.redaction import Redactor
 
 DISTRO_NAME = "otel-trading"
-DISTRO_VERSION = version("otel-trading")
+DISTRO_VERSION = __version__
 
 COMMAND_ARGS = "process.command_args"
 COMMAND_LINE = "process.command_line"

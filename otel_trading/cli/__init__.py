@@ -7,6 +7,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from otel_trading import __version__
+
 # subcommand -> (module whose ``main(argv) -> int`` runs it, one line of help)
 COMMANDS = {
     "doctor": ("otel_trading.cli.doctor", "show the effective configuration, invalid values, and whether the OTLP endpoint answers"),
@@ -17,18 +19,9 @@ COMMANDS = {
 }
 
 
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("otel-trading")
-    except PackageNotFoundError:  # running from a checkout that was never installed
-        return "unknown"
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="otel-trading", description="OpenTelemetry for trading systems: tools.")
-    parser.add_argument("--version", action="version", version=f"otel-trading {_version()}")
+    parser.add_argument("--version", action="version", version=f"otel-trading {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (_, summary) in COMMANDS.items():
         commands.add_parser(name, help=summary, add_help=False)  # the subcommand parses (and helps) itself
