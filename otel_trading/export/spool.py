@@ -35,7 +35,6 @@ import re
 import sys
 import threading
 import time
-import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,7 +108,17 @@ class Spool:
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
         self._pid = 0
+        self._writer: SpoolWriter | None = None
         forksafe.owned(self, "_lock")  # a lock held by another thread at fork would block the child
+
+    @property
+    def writer(self) -> SpoolWriter:
+        """The one thread writing to this file for every exporter of this process (made on first use)."""
+        if self._writer is None:
+            with self._lock:
+                if self._writer is None:
+                    self._writer = SpoolWriter(self)
+        return self._writer
 
     def _connection(self) -> sqlite3.Connection:
         """Opened on first use (nothing on disk until something is spooled), again in a forked child."""
@@ -225,7 +234,9 @@ def shared(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Spool:
     """This process's one :class:`Spool` for ``path``. The span and log exporters share its connection
     and lock, so their writes and claims wait on that lock, which hands over at once, instead of on
     SQLite's busy handler, which sleeps 1 to 100 ms between tries."""
-    spool = _SHARED.setdefault(path, Spool(path, max_bytes))
+    spool = _SHARED.get(path)
+    if spool is None:
+        spool = _SHARED[path] = Spool(path, max_bytes)
     spool.max_bytes = max_bytes
     return spool
 
@@ -305,7 +316,7 @@ class SpoolingExporter:
         self._spool_has_rows = spool.exists()  # a previous process's leftovers are sent first
         self._evictions_said_at = 0.0
         self._pid = os.getpid()
-        self._writer = _writer(spool)
+        self._writer = spool.writer
         self._start()
         forksafe.in_child(self._after_fork)
 
@@ -614,17 +625,6 @@ class SpoolWriter:
                 shares.setdefault(owner, {})[signal] = items
             for exporter, share in shares.items():
                 exporter._evicted(share)
-
-
-_WRITERS: weakref.WeakKeyDictionary[Spool, SpoolWriter] = weakref.WeakKeyDictionary()
-
-
-def _writer(spool: Spool) -> SpoolWriter:
-    """The writer of ``spool``: one per spool object (exporters built with :func:`shared` share it)."""
-    writer = _WRITERS.get(spool)
-    if writer is None:
-        writer = _WRITERS.setdefault(spool, SpoolWriter(spool))
-    return writer
 
 
 def _joined(requests: list[tuple[bytes, int]], limit: int) -> list[tuple[bytes, int]]:
