@@ -26,7 +26,6 @@ import ssl
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Union
 from urllib.parse import urlsplit
 
@@ -62,19 +61,21 @@ Check = Callable[[], Union[Outcome, Awaitable[Outcome]]]
 _ERROR_CHARS = 200
 
 
-@dataclass
 class Component:
-    name: str
-    check: Check
-    timeout: float
-    interval: float
-    critical: bool
-    status: Status | None = None  # None until the first run ends
-    error: str = ""
-    checked_at: float = 0.0  # time.monotonic() of the last result
-    due: float = 0.0
-    running: bool = False  # a sync check still in its thread (hung): not started again
-    attributes: dict = field(default_factory=dict)
+    """A registered check and its last result."""
+
+    def __init__(self, name: str, check: Check, timeout: float, interval: float, critical: bool, attributes: dict) -> None:
+        self.name = name
+        self.check = check
+        self.timeout = timeout
+        self.interval = interval
+        self.critical = critical
+        self.attributes = attributes
+        self.status: Status | None = None  # None until the first run ends
+        self.error = ""
+        self.checked_at = 0.0  # time.monotonic() of the last result
+        self.due = 0.0
+        self.running = False  # a sync check still in its thread (hung): not started again
 
 
 class _State:
@@ -105,7 +106,7 @@ def _after_fork_in_child() -> None:
     the parent's: the child would fight for its port."""
     global _state
     old, _state = _state, _State()
-    _state.components = {name: Component(c.name, c.check, c.timeout, c.interval, c.critical, attributes=c.attributes)
+    _state.components = {name: Component(c.name, c.check, c.timeout, c.interval, c.critical, c.attributes)
                          for name, c in old.components.items()}
     _state.interval = old.interval
     if old.thread is not None and not old.stopping:
@@ -130,8 +131,7 @@ def register(component: str, check: Check, *, timeout: float = 2.0, interval: fl
     interval = interval if interval is not None and _positive(interval) else None
     attrs = {A.COMPONENT: str(component), A.HEALTH_CRITICAL: bool(critical)}
     with _state.lock:
-        _state.components[str(component)] = Component(str(component), check, timeout, interval or 0.0, bool(critical),
-                                                      attributes=attrs)
+        _state.components[str(component)] = Component(str(component), check, timeout, interval or 0.0, bool(critical), attrs)
     _wake()
 
 

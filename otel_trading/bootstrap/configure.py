@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,18 +25,18 @@ if TYPE_CHECKING:
     from otel_trading.config.typed import Keywords
 
 
-@dataclass
 class Telemetry:
     """What ``configure()`` returns: the providers, the effective settings, flush and shutdown."""
 
-    settings: Settings
-    tracer_provider: Any = None  # opentelemetry.sdk.trace.TracerProvider
-    meter_provider: Any = None  # opentelemetry.sdk.metrics.MeterProvider
-    logger_provider: Any = None  # opentelemetry.sdk._logs.LoggerProvider
-    local_dir: Path | None = None  # where the embedded default writes, when no collector was found at start
-    processors: dict[str, list] = field(default_factory=dict)  # the export processors by signal, for the exit summary
-    _shutdown_started: bool = field(default=False, repr=False)
-    _shutdown_done: threading.Event = field(default_factory=threading.Event, repr=False)
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.tracer_provider: Any = None  # opentelemetry.sdk.trace.TracerProvider
+        self.meter_provider: Any = None  # opentelemetry.sdk.metrics.MeterProvider
+        self.logger_provider: Any = None  # opentelemetry.sdk._logs.LoggerProvider
+        self.local_dir: Path | None = None  # where the embedded default writes, when no collector was found at start
+        self.processors: dict[str, list] = {}  # the export processors by signal, for the exit summary
+        self._shutdown_started = False
+        self._shutdown_done = threading.Event()
 
     @property
     def providers(self) -> list:

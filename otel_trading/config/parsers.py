@@ -9,15 +9,13 @@ from __future__ import annotations
 import math
 import os
 import re
-from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 from urllib.parse import urlparse
 
 from opentelemetry.util._importlib_metadata import entry_points
 
 
-@dataclass(frozen=True)
-class Parser:
+class Parser(NamedTuple):
     """Turns an env string into a value; ``accepted`` is shown when it cannot."""
 
     parse: Callable[[str], Any]

@@ -8,8 +8,7 @@ are all derived from ``SETTINGS``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from otel_trading.config.parsers import (
     BOOLEAN,
@@ -32,8 +31,10 @@ from otel_trading.config.parsers import (
 )
 
 
-@dataclass(frozen=True)
-class Setting:
+class Setting(NamedTuple):
+    """One row of the table (a NamedTuple: the rows are built at every start, and a frozen dataclass
+    costs several times more to define and to fill)."""
+
     name: str  # configure() keyword and Settings attribute
     env: str
     parser: Parser

@@ -36,10 +36,9 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, attach, set_value
 
@@ -92,8 +91,7 @@ def spool_path(directory: str, service: str) -> Path:
     return folder / f"{safe}.sqlite"
 
 
-@dataclass
-class Row:
+class Row(NamedTuple):
     id: int
     items: int
     body: bytes
@@ -269,16 +267,17 @@ class Outcome(enum.Enum):
 _LOSS_SIGNAL = {"traces": "spans", "logs": "logs"}  # the spool's signal names -> the otel_trading.export.* metrics
 
 
-@dataclass
 class Tally:
-    """What happened to the items handed to the exporter, for the exit summary."""
+    """What happened to the items handed to the exporter, for the exit summary (a plain class: a
+    dataclass costs more to define at every start than it saves here)."""
 
-    delivered: int = 0  # sent directly
-    spooled: int = 0  # written to the spool by this process
-    replayed: int = 0  # sent from the spool by this process (any process's rows)
-    evicted: int = 0  # removed from the spool by this process to stay under the cap
-    rejected: int = 0  # refused by the collector for good (too large, bad request)
-    lost: int = 0  # could not be sent nor spooled (disk full, spool unusable)
+    def __init__(self, delivered: int = 0, spooled: int = 0, replayed: int = 0, evicted: int = 0, rejected: int = 0, lost: int = 0) -> None:
+        self.delivered = delivered  # sent directly
+        self.spooled = spooled  # written to the spool by this process
+        self.replayed = replayed  # sent from the spool by this process (any process's rows)
+        self.evicted = evicted  # removed from the spool by this process to stay under the cap
+        self.rejected = rejected  # refused by the collector for good (too large, bad request)
+        self.lost = lost  # could not be sent nor spooled (disk full, spool unusable)
 
 
 Sender = Callable[[bytes, int], tuple[Outcome, str]]
