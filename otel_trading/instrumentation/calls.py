@@ -236,9 +236,9 @@ class Call:
         """A new order, or an amend the venue answered with a new id: later calls link to this span."""
         kw = self.kw
         order_type = state.order_type or kw.get("order_type")
-        tracing.register_order(state.order_id, venue, order_type, self._start_ns)
+        tracing.register_span_order(self._span, state.order_id, venue, order_type, self._start_ns)
         if action == "submit":  # acked: its metrics are recorded at the next collection, not on this call
-            metrics.defer(_acked, (_time_ns() - self._start_ns) / 1e9, venue, order_type, state.side or kw.get("side"), state.status or "new", state.symbol or kw.get("symbol"))
+            metrics.defer(_acked, (_time_ns() - self._start_ns) / 1e9, venue, order_type, state.side or kw.get("side"), state.status or "new", state.symbol or kw.get("symbol"), span=self._span)
 
     def _failed(self, exc: Exception) -> None:
         span = self._span

@@ -240,19 +240,19 @@ DEFERRED_MAX = 16_384  # a few MB at most: a minute of 270 deferred records a se
 _get_current_span = trace_api.get_current_span
 
 
-def defer(record: Callable[..., None], *args: Any) -> None:
+def defer(record: Callable[..., None], *args: Any, span: trace_api.Span | None = None) -> None:
     """``record(*args, context=...)`` at the next metric collection, not now.
 
     An SDK add or record costs about as much as a span (attribute hashing, locks, the exemplar
     offer), so instrumented library calls queue theirs: every collection records the queue
-    before it reads the instruments. The current span's context is kept (not the span: a queue
-    of spans would hold their attributes and events), so exemplars still point at the call's
-    trace. Past ``DEFERRED_MAX`` queued (no reader collects) the caller records them itself:
+    before it reads the instruments. The context of ``span`` (default: the current span) is kept
+    (not the span: a queue of spans would hold their attributes and events), so exemplars still
+    point at the call's trace. Past ``DEFERRED_MAX`` queued (no reader collects) the caller records them itself:
     memory stays bounded and nothing is lost.
     """
     if not _deferred:
         _instruments.get()  # the current provider's instruments carry the collection hook
-    _deferred.append((record, args, _get_current_span().get_span_context()))
+    _deferred.append((record, args, (span or _get_current_span()).get_span_context()))
     if len(_deferred) > DEFERRED_MAX:
         flush_deferred()
 
