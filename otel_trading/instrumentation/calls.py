@@ -207,30 +207,26 @@ class Call:
         _inside.reset(self._token)
 
     def answered(self, result: Any) -> None:
-        if self.method.answer is not None:
-            try:
-                self._answered(result)
-            except Exception as exc:  # noqa: BLE001 - telemetry never breaks the trading call
-                _telemetry_failed(exc)
-
-    def _answered(self, result: Any) -> None:
         method, kw = self.method, self.kw
-        assert method.answer is not None  # answered() checked
-        states = method.answer(result)
-        venue = kw.get("venue")
-        if len(states) == 1 and method.kind in _ONE_ORDER:
-            span = self._span
-            if span.is_recording():
-                span.set_attributes(_found(states[0], kw))
-        action = method.action
-        if action == "submit" or action == "amend":
+        if method.answer is None:
+            return
+        try:
+            states = method.answer(result)
+            venue = kw.get("venue")
+            if len(states) == 1 and method.kind in _ONE_ORDER:
+                span = self._span
+                if span.is_recording():
+                    span.set_attributes(_found(states[0], kw))
+            action = method.action
             for state in states:  # one order, or each order of a batch
-                if state.order_id is not None and state.order_id != kw.get("order_id"):
+                if state.order_id is None:
+                    continue
+                if (action == "submit" or action == "amend") and state.order_id != kw.get("order_id"):
                     self._register(state, action, venue)
-        for state in states:
-            if state.order_id is not None:
                 for fill in FILLS.new_fills(venue, state):
                     _fill(state, fill, venue, kw)
+        except Exception as exc:  # noqa: BLE001 - telemetry never breaks the trading call
+            _telemetry_failed(exc)
 
     def _register(self, state: OrderState, action: str, venue: Any) -> None:
         """A new order, or an amend the venue answered with a new id: later calls link to this span."""
