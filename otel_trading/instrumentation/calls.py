@@ -234,7 +234,9 @@ class Call:
         order_type = state.order_type or kw.get("order_type")
         tracing.register_span_order(self._span, state.order_id, venue, order_type, self._start_ns)
         if action == "submit":  # acked: its metrics are recorded at the next collection, not on this call
-            metrics.defer(_acked, (_time_ns() - self._start_ns) / 1e9, venue, order_type, state.side or kw.get("side"), state.status or "new", state.symbol or kw.get("symbol"), span=self._span)
+            span = self._span
+            metrics.defer(metrics.record_order_ack, (_time_ns() - self._start_ns) / 1e9, venue, order_type, span=span)
+            metrics.defer(metrics.record_order, state.side or kw.get("side"), order_type, venue, state.status or "new", None, state.symbol or kw.get("symbol"), span=span)
 
     def _failed(self, exc: Exception) -> None:
         span = self._span
@@ -254,11 +256,6 @@ class Call:
 
 _ORDER_SCOPE = tracing.scope_factory("order")
 _ONE_ORDER = ("order", "execution")  # kinds whose one-order answer describes the span's own order
-
-
-def _acked(seconds: float, venue: Any, order_type: Any, side: Any, status: Any, symbol: Any, context: Any = None) -> None:
-    metrics.record_order_ack(seconds, venue, order_type, context=context)
-    metrics.record_order(side, order_type, venue, status, symbol=symbol, context=context)
 
 
 def _found(state: OrderState, kw: dict[str, Any]) -> dict[str, Any]:
