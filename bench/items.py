@@ -617,7 +617,7 @@ def item_ccxt_order(n: int, reps: int) -> dict:
     def by_hand():  # what a team writes for the same telemetry without the instrumentation
         with order_span("order", action="submit", symbol="BTC/USDT", venue="binance", side="buy", order_type="limit", quantity=0.01, limit_price=49_000.0):
             answer = raw_create(answered, *args)
-            set_attributes(order_id=answer["id"], client_order_id=answer["clientOrderId"], order_status=answer["status"])
+            set_attributes(order_id=answer["id"], client_order_id=answer["clientOrderId"], status=answer["status"])
             register_order(answer["id"], "binance", "limit")
             order_acked(answer["id"])
             record_order("buy", "limit", "binance", answer["status"], symbol="BTC/USDT")

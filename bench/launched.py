@@ -7,6 +7,7 @@ up to four configurations, alternating the order every round:
 * ``ours``       ``opentelemetry-instrument python app.py`` with otel-trading's defaults
 * ``ours+sdkm``  the same with ``OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED=true`` (the old default)
 * ``reference``  the stock ``opentelemetry-distro`` + OTLP exporter, same release set, own venv
+* ``helper``     ``ours`` with the ccxt instrumentation off, the app writing one helper span by hand
 
 All exporters send to a loopback OTLP receiver in its own process (``bench/receiver.py``),
 which counts what arrives: drops are exact (made - delivered).
@@ -57,6 +58,11 @@ ITEMS: dict[str, dict[str, tuple[str, dict[str, str]]]] = {
     "structlog_default": {"none": ("structlog_default.py", {}), "ours": ("structlog_default.py", NO_LOG_EXPORT)},
     "stdlib": {"none": ("stdlib_app.py", {}), "ours": ("stdlib_app.py", NO_LOG_EXPORT)},
     "otlp_logs": {"none": ("structlog_own.py", {}), "ours": ("structlog_own.py", {"OTEL_LOGS_EXPORTER": "otlp"})},
+    "ccxt_order": {
+        "none": ("ccxt_order.py", {}),
+        "ours": ("ccxt_order.py", {}),
+        "helper": ("ccxt_order_helper.py", {"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "ccxt"}),
+    },
 }
 
 
@@ -65,7 +71,7 @@ class Launcher:
 
     def __init__(self, receiver: Receiver, reference_python: str | None, ours_python: str = OURS_PY) -> None:
         self.receiver = receiver
-        self.pythons = {"none": ours_python, "ours": ours_python, "ours+sdkm": ours_python, "reference": reference_python}
+        self.pythons = {"none": ours_python, "ours": ours_python, "ours+sdkm": ours_python, "helper": ours_python, "reference": reference_python}
 
     def available(self, config: str) -> bool:
         return self.pythons[config] is not None
@@ -240,7 +246,7 @@ def importtime_item(launcher: Launcher, top: int = 8) -> dict:
 
 def run(quick: bool, only: set[str] | None = None) -> dict:
     """Every launched item; ``quick`` = small sizes and the reference venv only when already cached."""
-    ref = reference.ensure(create=not quick)
+    ref = reference.ensure(create=not quick and _uses_reference(only))
     # start-up is measured on a pip-installed copy (see bench/installed.py); the dev venv when there is none
     ours_installed = installed.ensure(create=not quick) if not only or only & {"startup", "importtime"} else None
     n, rounds, reps = (2_000, 1, 1) if quick else (20_000, 5, 3)
@@ -270,6 +276,11 @@ def run(quick: bool, only: set[str] | None = None) -> dict:
             print(f"  launched {name}: {time.monotonic() - start:.1f}s (load {os.getloadavg()[0]:.2f})", file=sys.stderr, flush=True)
     results["load_after"] = os.getloadavg()
     return results
+
+
+def _uses_reference(only: set[str] | None) -> bool:
+    """Whether a selected item runs the stock distro (``--only launched.ccxt_order`` builds no reference venv)."""
+    return only is None or any(item not in ITEMS or "reference" in ITEMS[item] for item in only)
 
 
 NO_REFERENCE = "n/a (no reference venv)"
@@ -308,6 +319,7 @@ def rows(results: dict) -> list[Row]:
     logs = results.get("otlp_logs", {})
     lost = f", delivered {logs['delivered']:,}/{logs['made']:,}" if "made" in logs else ""
     cost("OTLP log export of every line (own structlog config) vs uninstrumented", "otlp_logs", "none", "ours", "<= 3x (aim 2x), 0 lost", note=lost)
+    out.append(_ccxt_order_row(results.get("ccxt_order", {})))
 
     d = results.get("delivery", {})
     if "error" in d or "ours" not in d:
@@ -354,6 +366,23 @@ def rows(results: dict) -> list[Row]:
     cost("  breakdown: start-up: ours vs plain python -c pass", "startup", "none", "ours", "-", fmt=_ms)
     cost("  breakdown: start-up CPU time (user+sys): ours vs stock distro", "startup_cpu", "reference", "ours", "-", fmt=_ms)
     return out
+
+
+def _ccxt_order_row(r: dict) -> Row:
+    """What the ccxt instrumentation adds to ``create_order`` (ours - none) against what one helper order
+    span around the same call adds (helper - none): the budget of issue 13. CPU time of the process."""
+    label = "ccxt create_order, zero-code instrumentation: added CPU time vs one helper order span"
+    if "error" in r or not {"none", "ours", "helper"} <= r.keys():
+        return (label, "n/a", "n/a", "n/a", r.get("error", "not run")[:80])
+    none = r["none"]["median"]
+    helper, added = r["helper"]["median"] - none, r["ours"]["median"] - none
+    return (
+        label,
+        f"{helper / 1000:.2f} us helper span",
+        f"{added / 1000:.2f} us added (call {none / 1000:.2f} us uninstrumented)",
+        f"{added / helper:.2f}x" if helper > 0 else "-",
+        "<= 1.00x one helper span",
+    )
 
 
 def hot_spots(results: dict) -> str:

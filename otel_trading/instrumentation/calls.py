@@ -207,38 +207,36 @@ class Call:
         _inside.reset(self._token)
 
     def answered(self, result: Any) -> None:
-        if self.method.answer is not None:
-            try:
-                self._answered(result)
-            except Exception as exc:  # noqa: BLE001 - telemetry never breaks the trading call
-                _telemetry_failed(exc)
-
-    def _answered(self, result: Any) -> None:
         method, kw = self.method, self.kw
-        assert method.answer is not None  # answered() checked
-        states = method.answer(result)
-        venue = kw.get("venue")
-        if len(states) == 1 and method.kind in _ONE_ORDER:
-            span = self._span
-            if span.is_recording():
-                span.set_attributes(_found(states[0], kw))
-        action = method.action
-        if action == "submit" or action == "amend":
+        if method.answer is None:
+            return
+        try:
+            states = method.answer(result)
+            venue = kw.get("venue")
+            if len(states) == 1 and method.kind in _ONE_ORDER:
+                span = self._span
+                if span.is_recording():
+                    span.set_attributes(_found(states[0], kw))
+            action = method.action
             for state in states:  # one order, or each order of a batch
-                if state.order_id is not None and state.order_id != kw.get("order_id"):
+                if state.order_id is None:
+                    continue
+                if (action == "submit" or action == "amend") and state.order_id != kw.get("order_id"):
                     self._register(state, action, venue)
-        for state in states:
-            if state.order_id is not None:
                 for fill in FILLS.new_fills(venue, state):
                     _fill(state, fill, venue, kw)
+        except Exception as exc:  # noqa: BLE001 - telemetry never breaks the trading call
+            _telemetry_failed(exc)
 
     def _register(self, state: OrderState, action: str, venue: Any) -> None:
         """A new order, or an amend the venue answered with a new id: later calls link to this span."""
         kw = self.kw
         order_type = state.order_type or kw.get("order_type")
-        tracing.register_order(state.order_id, venue, order_type, self._start_ns)
+        tracing.register_span_order(self._span, state.order_id, venue, order_type, self._start_ns)
         if action == "submit":  # acked: its metrics are recorded at the next collection, not on this call
-            metrics.defer(_acked, (_time_ns() - self._start_ns) / 1e9, venue, order_type, state.side or kw.get("side"), state.status or "new", state.symbol or kw.get("symbol"))
+            span = self._span
+            metrics.defer(metrics.record_order_ack, (_time_ns() - self._start_ns) / 1e9, venue, order_type, span=span)
+            metrics.defer(metrics.record_order, state.side or kw.get("side"), order_type, venue, state.status or "new", None, state.symbol or kw.get("symbol"), span=span)
 
     def _failed(self, exc: Exception) -> None:
         span = self._span
@@ -258,11 +256,6 @@ class Call:
 
 _ORDER_SCOPE = tracing.scope_factory("order")
 _ONE_ORDER = ("order", "execution")  # kinds whose one-order answer describes the span's own order
-
-
-def _acked(seconds: float, venue: Any, order_type: Any, side: Any, status: Any, symbol: Any, context: Any = None) -> None:
-    metrics.record_order_ack(seconds, venue, order_type, context=context)
-    metrics.record_order(side, order_type, venue, status, symbol=symbol, context=context)
 
 
 def _found(state: OrderState, kw: dict[str, Any]) -> dict[str, Any]:

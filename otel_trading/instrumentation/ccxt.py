@@ -246,18 +246,23 @@ def _states(result: Any) -> list[OrderState]:
 
 
 def _order(item: dict) -> OrderState:
-    get, trades = item.get, item.get("trades")
-    return OrderState(
-        _text(get("id")),
-        _text(get("clientOrderId")),
+    """One unified order; ccxt's usual types (str ids, float or None amounts) are taken as they are."""
+    get = item.get
+    order_id, client_order_id, filled, average, trades = get("id"), get("clientOrderId"), get("filled"), get("average"), get("trades")
+    return _new_state(OrderState, (
+        order_id if type(order_id) is str else _text(order_id),
+        client_order_id if type(client_order_id) is str else _text(client_order_id),
         get("status"),
         get("symbol"),
         get("side"),
         get("type"),
-        number(get("filled")),
-        number(get("average")),
+        filled if type(filled) is float else number(filled),
+        average if type(average) is float or average is None else number(average),
         [_fill(t) for t in trades if isinstance(t, dict)] if trades else (),
-    )
+    ))
+
+
+_new_state = tuple.__new__  # a NamedTuple without its Python-level __new__ frame
 
 
 def _fill(trade: dict) -> Fill:

@@ -167,9 +167,9 @@ def _symbol(symbol: Any) -> Any:
     return symbol if symbol is not None and config.current().per_symbol_metrics else None
 
 
-def record_order(side: Any, order_type: Any, venue: Any, status: Any = "new", strategy_id: Any = None, symbol: Any = None, context: Context | None = None) -> None:
+def record_order(side: Any, order_type: Any, venue: Any, status: Any = "new", strategy_id: Any = None, symbol: Any = None, context: Context | None = None, count: int = 1) -> None:
     s = trading_metrics().orders
-    s.instrument.add(1, s.attributes((side, order_type, venue, status, strategy_id, _symbol(symbol))), context)
+    s.instrument.add(count, s.attributes((side, order_type, venue, status, strategy_id, _symbol(symbol))), context)
 
 
 def record_rejection(reason: Any, venue: Any = None, strategy_id: Any = None, symbol: Any = None) -> None:
@@ -177,9 +177,9 @@ def record_rejection(reason: Any, venue: Any = None, strategy_id: Any = None, sy
     s.instrument.add(1, s.attributes((venue, reason, strategy_id, _symbol(symbol))))
 
 
-def record_fill(side: Any, venue: Any = None, liquidity: Any = None, symbol: Any = None, context: Context | None = None) -> None:
+def record_fill(side: Any, venue: Any = None, liquidity: Any = None, symbol: Any = None, context: Context | None = None, count: int = 1) -> None:
     s = trading_metrics().fills
-    s.instrument.add(1, s.attributes((side, venue, liquidity, _symbol(symbol))), context)
+    s.instrument.add(count, s.attributes((side, venue, liquidity, _symbol(symbol))), context)
 
 
 def record_order_ack(seconds: float, venue: Any = None, order_type: Any = None, context: Context | None = None) -> None:
@@ -240,37 +240,60 @@ DEFERRED_MAX = 16_384  # a few MB at most: a minute of 270 deferred records a se
 _get_current_span = trace_api.get_current_span
 
 
-def defer(record: Callable[..., None], *args: Any) -> None:
+def defer(record: Callable[..., None], *args: Any, span: trace_api.Span | None = None) -> None:
     """``record(*args, context=...)`` at the next metric collection, not now.
 
     An SDK add or record costs about as much as a span (attribute hashing, locks, the exemplar
     offer), so instrumented library calls queue theirs: every collection records the queue
-    before it reads the instruments. The current span's context is kept (not the span: a queue
-    of spans would hold their attributes and events), so exemplars still point at the call's
-    trace. Past ``DEFERRED_MAX`` queued (no reader collects) the caller records them itself:
-    memory stays bounded and nothing is lost.
+    before it reads the instruments. The context of ``span`` (default: the current span) is kept
+    (not the span: a queue of spans would hold their attributes and events), so exemplars still
+    point at the call's trace. Past ``DEFERRED_MAX`` queued (no reader collects) the caller records them itself:
+    memory stays bounded and nothing is lost. Counts (``record_order``, ``record_fill``) queued
+    with the same arguments are added as one: ``add(n)``, the last one's trace as exemplar.
     """
     if not _deferred:
         _instruments.get()  # the current provider's instruments carry the collection hook
-    _deferred.append((record, args, _get_current_span().get_span_context()))
+    _deferred.append((record, args, (span or _get_current_span()).get_span_context()))
     if len(_deferred) > DEFERRED_MAX:
         flush_deferred()
 
 
 def flush_deferred(options: CallbackOptions | None = None) -> Iterable[Observation]:
     """Record what ``defer`` queued (a collection callback: observes nothing itself)."""
+    counts: dict[tuple, list] = {}  # (record, args) -> [calls, last span context]: an SDK add costs as much for n as for 1
     pop = _deferred.popleft
     while _deferred:
         try:
             record, args, span_context = pop()
         except IndexError:  # another thread took the last one
             break
-        try:
-            context = trace_api.set_span_in_context(trace_api.NonRecordingSpan(span_context), _EMPTY_CONTEXT) if span_context.is_valid else _EMPTY_CONTEXT
-            record(*args, context=context)
-        except Exception as exc:  # noqa: BLE001 - one bad record must not stop the others
-            report_once(f"could not record a deferred trading metric ({exc!r})", key=("deferred", type(exc)))
+        if record in _COUNTS:
+            try:
+                entry = counts.setdefault((record, args), [0, span_context])
+            except TypeError:  # an unhashable argument: recorded on its own
+                pass
+            else:
+                entry[0] += 1
+                entry[1] = span_context
+                continue
+        _record_deferred(record, args, span_context, 1)
+    for (record, args), (n, span_context) in counts.items():
+        _record_deferred(record, args, span_context, n)
     return ()
+
+
+def _record_deferred(record: Callable[..., None], args: tuple, span_context: trace_api.SpanContext, count: int) -> None:
+    try:
+        context = trace_api.set_span_in_context(trace_api.NonRecordingSpan(span_context), _EMPTY_CONTEXT) if span_context.is_valid else _EMPTY_CONTEXT
+        if count == 1:
+            record(*args, context=context)
+        else:
+            record(*args, context=context, count=count)
+    except Exception as exc:  # noqa: BLE001 - one bad record must not stop the others
+        report_once(f"could not record a deferred trading metric ({exc!r})", key=("deferred", type(exc)))
+
+
+_COUNTS = frozenset((record_order, record_fill))  # counters: the same arguments queued n times are one add(n)
 
 
 _EMPTY_CONTEXT = Context()

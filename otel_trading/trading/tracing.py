@@ -547,10 +547,15 @@ def register_order(order_id: Any, venue: Any = None, order_type: Any = None, sta
     """Register the current span as the span of ``order_id``: for ids the venue assigns in its answer,
     after the order span started (``start_ns``: when the order was sent, default now). Later fills,
     cancels and ``order_acked`` then find it, as for an id given to ``order_span``."""
+    register_span_order(_get_current_span(), order_id, venue, order_type, start_ns)
+
+
+def register_span_order(span: trace_api.Span, order_id: Any, venue: Any = None, order_type: Any = None, start_ns: int | None = None) -> None:
+    """``register_order`` for a span the caller holds (the library instrumentations): no current-span look-up."""
     if type(order_id) not in _PLAIN:
         bad_input(f"register_order: order id of type {type(order_id).__name__}", TypeError)
         return
-    ctx = _get_current_span().get_span_context()
+    ctx = span.get_span_context()
     if ctx.is_valid:
         ORDERS.put(order_id, _new_order(_Order, (ctx, start_ns or _time_ns(), venue, order_type)))
 

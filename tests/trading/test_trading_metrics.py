@@ -219,3 +219,20 @@ def test_a_forked_child_does_not_record_its_parents_deferred_records(metric_read
         os._exit(0 if not M._deferred else 1)
     assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
     assert [p.value for p in points(exported(metric_reader)["trading.orders"])] == [1]  # the parent's, once
+
+
+def test_deferred_counts_with_the_same_attributes_add_up_exactly_with_a_trace_as_exemplar(metric_reader, spans):
+    tracer = spans.provider.get_tracer("test")
+    traces = []
+    for side in ("buy", "sell", "buy", "buy", "sell"):
+        with tracer.start_as_current_span("order") as span:
+            M.defer(M.record_order, side, "limit", "XNAS", "new")
+            M.defer(M.record_fill, side, "XNAS", "maker")
+            traces.append(span.get_span_context().trace_id)
+    M.defer(M.record_order, "buy", "limit", "XNAS", ["unhashable"])  # reported and dropped, as before: the others still land
+    data = exported(metric_reader)
+    orders = {(p.attributes[A.SIDE], p.attributes[A.ORDER_STATUS]): p for p in points(data["trading.orders"])}
+    assert {k: p.value for k, p in orders.items()} == {("buy", "new"): 3, ("sell", "new"): 2}
+    assert {p.attributes[A.SIDE]: p.value for p in points(data["trading.fills"])} == {"buy": 3, "sell": 2}
+    assert all(e.trace_id in traces for p in orders.values() for e in p.exemplars)
+    assert any(p.exemplars for p in orders.values())
