@@ -599,10 +599,13 @@ class RedactingSpanProcessor(SpanProcessor):
                 description = redactor.redact_text(status.description)
                 if description is not status.description:
                     span._status = Status(status.status_code, description)
-            for event in getattr(span, "_events", ()) or ():
+            # the SDK's BoundedList keeps events / links in a deque: tested and iterated in C, not
+            # through its Python __len__ / __iter__
+            events, links = getattr(span, "_events", None), getattr(span, "_links", None)
+            for event in getattr(events, "_dq", events) or ():
                 _redact_name(redactor, event)
                 _redact_bounded(redactor, getattr(event, "_attributes", None))
-            for link in getattr(span, "_links", ()) or ():
+            for link in getattr(links, "_dq", links) or ():
                 _redact_bounded(redactor, getattr(link, "_attributes", None))
         except Exception as exc:  # noqa: BLE001 - fail closed: a span that cannot be checked leaves nothing of its data
             report_once(f"span redaction failed ({type(exc).__name__}); the span's attributes and events are dropped")
@@ -626,14 +629,9 @@ def _redact_name(redactor: Redactor, item: Any) -> None:
 
 
 def _redact_bounded(redactor: Redactor, attributes: Any) -> None:
-    if not attributes:
+    store = getattr(attributes, "_dict", attributes)  # BoundedAttributes' dict, tested in C (not its __len__)
+    if not store or not isinstance(store, dict):
         return
-    store = getattr(attributes, "_dict", None)
-    if store is None:
-        if isinstance(attributes, dict):
-            store = attributes
-        else:
-            return
     if redactor.hook is None and type(store) is dict and redactor.is_clean(store):
         return  # the usual span: nothing to mask, nothing copied
     new = redactor.redact_mapping(store)

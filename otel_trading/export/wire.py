@@ -272,19 +272,14 @@ class _Groups:
 # Status: 2 message, 3 code.
 # ScopeSpans: 1 scope, 2 spans, 3 schema_url. ResourceSpans: 1 resource, 2 scope_spans, 3 schema_url.
 
-_SPAN_KIND: dict[Any, bytes] = {}  # SpanKind -> b"\x30" + kind varint, filled lazily (SpanKind values 0..4 -> proto 1..5)
+# SpanKind value 0..4 -> the Span.kind field (proto 1..5), indexed by the member's ``_value_``: a dict keyed
+# by the member would call Enum.__hash__ and ``.value`` the Enum property, each a Python call per span.
+_SPAN_KIND = [b"\x30" + _V1[value + 1] for value in range(5)]
 _FLAGS_LOCAL = b"\x85\x01" + _pack_i(0x100)  # SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK
 _FLAGS_REMOTE = b"\x85\x01" + _pack_i(0x300)  # ... | SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK
 _LINK_FLAGS_LOCAL = b"\x35" + _pack_i(0x100)
 _LINK_FLAGS_REMOTE = b"\x35" + _pack_i(0x300)
 _STATUS_UNSET = b"\x7a\x00"
-
-
-def _kind_field(kind) -> bytes:
-    encoded = _SPAN_KIND.get(kind)
-    if encoded is None:
-        encoded = _SPAN_KIND[kind] = b"\x30" + _V1[kind.value + 1]
-    return encoded
 
 
 def _trace_state(trace_state) -> str:
@@ -421,6 +416,11 @@ class SpanEncoder(_BatchEncoder):
             dropped_attributes = getattr(attributes, "dropped", 0)
             dropped_events = getattr(events, "dropped", 0)
             dropped_links = getattr(links, "dropped", 0)
+            # BoundedAttributes / BoundedList hold a dict / deque: tested and iterated in C below, not
+            # through their Mapping / Sequence methods (a Python call for each test and loop)
+            attributes = getattr(attributes, "_dict", attributes)
+            events = getattr(events, "_dq", events)
+            links = getattr(links, "_dq", links)
         else:
             ctx = span.context
             parent = span.parent
@@ -449,10 +449,15 @@ class SpanEncoder(_BatchEncoder):
         parts = [b"\x0a\x10" + trace_id.to_bytes(16, "big") + b"\x12\x08" + span_id.to_bytes(8, "big")]
         if trace_state is not DEFAULT_TRACE_STATE and trace_state:
             parts.append(field(b"\x1a", _trace_state(trace_state).encode()))
+        remote = False
         if parent is not None:
-            parts.append(b"\x22\x08" + (parent[1] if type(parent) is SpanContext else parent.span_id).to_bytes(8, "big"))
+            if type(parent) is SpanContext:  # a tuple, as above: no property calls
+                parent_id, remote = parent[1], parent[2]
+            else:
+                parent_id, remote = parent.span_id, parent.is_remote
+            parts.append(b"\x22\x08" + parent_id.to_bytes(8, "big"))
         parts.append(nb)
-        parts.append(_SPAN_KIND.get(kind) or _kind_field(kind))
+        parts.append(_SPAN_KIND[kind._value_])
         if start:
             parts.append(b"\x39" + _pack_q(start))
         if end:
@@ -473,7 +478,7 @@ class SpanEncoder(_BatchEncoder):
             parts.append(b"\x70" + varint(dropped_links))
         if status is not None:
             if type(status) is Status:
-                code, message = status._status_code.value, status._description
+                code, message = status._status_code._value_, status._description
             else:
                 code, message = status.status_code.value, status.description
             if code or message:
@@ -481,7 +486,7 @@ class SpanEncoder(_BatchEncoder):
                 parts.append(field(b"\x7a", body))
             else:
                 parts.append(_STATUS_UNSET)
-        parts.append(_FLAGS_REMOTE if parent is not None and parent.is_remote else _FLAGS_LOCAL)
+        parts.append(_FLAGS_REMOTE if remote else _FLAGS_LOCAL)
         return b"".join(parts)
 
     def _event(self, event) -> bytes:

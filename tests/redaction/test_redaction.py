@@ -10,6 +10,7 @@ import types
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from opentelemetry.trace import Link
 
 from otel_trading.logs import get_logger
 from otel_trading.logs.testing import LogCapture
@@ -127,6 +128,19 @@ def test_exported_span_attributes_and_events_are_redacted():
     assert exported.events[0].attributes["authorization"] == MASK
     assert TOKEN not in exported.events[1].attributes["exception.message"]
     assert TOKEN not in exported.events[1].attributes["exception.stacktrace"]
+
+
+def test_exported_span_link_attributes_are_redacted():
+    with LogCapture() as cap:
+        with cap.tracer.start_as_current_span("order") as order:
+            pass
+        link = Link(order.get_span_context(), {"api_key": "k-123", "note": f"token={TOKEN}", "why": "fill"})
+        with cap.tracer.start_as_current_span("fill", links=[link]):
+            pass
+    (linked,) = cap.spans()[1].links
+    assert linked.attributes["api_key"] == MASK
+    assert TOKEN not in linked.attributes["note"]
+    assert linked.attributes["why"] == "fill"
 
 
 def test_redaction_can_be_turned_off():
