@@ -77,13 +77,7 @@ def build(settings: Settings, auto_instrumentation_version: str | None) -> Telem
     if redactor.enabled:  # before the exporting processors: they only ever see redacted copies
         telemetry.tracer_provider.add_span_processor(redaction.RedactingSpanProcessor(redactor))
     sidecar = _sidecar(settings)
-    if sidecar is not None and _exported("traces", settings):
-        from otel_trading.export.sidecar import SidecarSpanProcessor
-
-        helper_spans = SidecarSpanProcessor(sidecar)
-        telemetry.tracer_provider.add_span_processor(helper_spans)
-        telemetry.processors.setdefault("traces", []).append(helper_spans)
-    for span_processor in [] if sidecar is not None else batch_processors("traces", settings):
+    for span_processor in _export_processors("traces", settings, sidecar):
         telemetry.tracer_provider.add_span_processor(span_processor)
         telemetry.processors.setdefault("traces", []).append(span_processor)
     set_tracer_provider(telemetry.tracer_provider)
@@ -91,13 +85,7 @@ def build(settings: Settings, auto_instrumentation_version: str | None) -> Telem
     telemetry.logger_provider = LoggerProvider(resource=res, shutdown_on_exit=False)
     if redactor.enabled:  # records made through the OTel Logs API by others (e.g. the exceptions instrumentation)
         telemetry.logger_provider.add_log_record_processor(redaction.RedactingLogRecordProcessor(redactor))
-    if sidecar is not None and _exported("logs", settings):
-        from otel_trading.export.sidecar import SidecarLogRecordProcessor
-
-        helper_logs = SidecarLogRecordProcessor(sidecar)
-        telemetry.logger_provider.add_log_record_processor(helper_logs)
-        telemetry.processors.setdefault("logs", []).append(helper_logs)
-    for log_processor in [] if sidecar is not None else batch_processors("logs", settings):
+    for log_processor in _export_processors("logs", settings, sidecar):
         telemetry.logger_provider.add_log_record_processor(log_processor)
         telemetry.processors.setdefault("logs", []).append(log_processor)
     set_logger_provider(telemetry.logger_provider)
@@ -127,6 +115,17 @@ def batch_processors(signal: Literal["traces", "logs"], settings: Settings) -> l
         cls(exporter, **queue, report_interval=settings.drop_report_interval, shutdown_timeout_millis=settings.shutdown_timeout * 1000)
         for exporter in _exporters(signal, settings)
     ]
+
+
+def _export_processors(signal: Literal["traces", "logs"], settings: Settings, sidecar: Sidecar | None) -> list:
+    """The export path of ``signal``: the export helper's link when the helper runs, else the batch processors."""
+    if sidecar is None:
+        return batch_processors(signal, settings)
+    if not _exported(signal, settings):
+        return []
+    from otel_trading.export import sidecar as helper
+
+    return [helper.SidecarSpanProcessor(sidecar) if signal == "traces" else helper.SidecarLogRecordProcessor(sidecar)]
 
 
 def exporter_names(signal: Literal["traces", "metrics", "logs"], settings: Settings) -> list[str]:
