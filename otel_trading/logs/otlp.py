@@ -173,9 +173,12 @@ class OtlpEmitter:
         """False when nothing would be exported: a no-op provider, or an SDK provider whose processors
         would all pass otel-trading's own (already redacted) records untouched, such as the default
         redacting processor when ``OTEL_LOGS_EXPORTER=none``."""
-        if self._always:
-            return True
-        return self._multi is not None and _route(self._multi._log_record_processors)[0]
+        multi = self._multi
+        if multi is None:
+            return self._always
+        processors = multi._log_record_processors
+        seen, route = _route_for  # _route's cache, read here: this runs for every line, exported or not
+        return (route if seen is processors else _route(processors))[0]
 
     def logger(self, name: str) -> Any:
         logger = self._loggers.get(name)

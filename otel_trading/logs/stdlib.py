@@ -92,13 +92,32 @@ _FACTORY_FIELDS = frozenset({"trace_id", "span_id", "service", *_CORRELATED})
 _original_make_record: Callable[..., logging.LogRecord] | None = None
 
 
+def _make_record(self: logging.Logger, name: str, level: int, fn: str, lno: int, msg: object, args: Any, exc_info: Any, func: str | None = None, extra: Any = None, sinfo: str | None = None) -> logging.LogRecord:
+    """``Logger.makeRecord``'s own code, except that an ``extra`` key naming a factory field sets it.
+
+    Written out rather than wrapped: a wrapper adds a call to every line, logged or exported or not."""
+    record = logging._logRecordFactory(name, level, fn, lno, msg, args, exc_info, func, sinfo)  # type: ignore[attr-defined]
+    if extra is not None:
+        fields = record.__dict__
+        for key in extra:
+            if key in ("message", "asctime") or (key in fields and key not in _FACTORY_FIELDS):
+                raise KeyError(f"Attempt to overwrite {key!r} in LogRecord")
+            fields[key] = extra[key]
+    return record
+
+
 def _install_make_record() -> None:
     global _original_make_record
     if _original_make_record is not None:
         return
     original = _original_make_record = logging.Logger.makeRecord
+    if getattr(original, "__module__", None) == "logging":  # the stdlib's own: replaced by its code above
+        _make_record._otel_trading = True  # type: ignore[attr-defined]
+        logging.Logger.makeRecord = _make_record  # type: ignore[method-assign]
+        return
 
     def makeRecord(self: logging.Logger, name: str, level: int, fn: str, lno: int, msg: object, args: Any, exc_info: Any, func: str | None = None, extra: Any = None, sinfo: str | None = None) -> logging.LogRecord:  # noqa: N802 - logging's name
+        """Another library's ``makeRecord`` came first: kept, with the factory fields taken out of ``extra``."""
         if not extra or _FACTORY_FIELDS.isdisjoint(extra):
             return original(self, name, level, fn, lno, msg, args, exc_info, func, extra, sinfo)
         record = original(self, name, level, fn, lno, msg, args, exc_info, func, {k: extra[k] for k in extra if k not in _FACTORY_FIELDS}, sinfo)

@@ -83,6 +83,35 @@ def test_extra_naming_a_correlation_field_is_the_apps_value_not_a_key_error():
     assert cap.lines()[0]["symbol"] == "ETH-USD" and cap.lines()[0]["qty"] == 2
 
 
+def test_another_librarys_make_record_installed_first_still_runs_and_factory_fields_still_give_way(monkeypatch):
+    """otel-trading writes out the stdlib's ``makeRecord`` (no wrapper call per line), but only in place of
+    the stdlib's own: a ``makeRecord`` another library put there first keeps running."""
+    calls = []
+    stdlib_make_record = logging.Logger.makeRecord
+
+    def theirs(self, *args, **kwargs):
+        calls.append(args[4])
+        return stdlib_make_record(self, *args, **kwargs)
+
+    monkeypatch.setattr(logging.Logger, "makeRecord", theirs)
+    with LogCapture(export=False) as cap:
+        out = io.StringIO()
+        handler = logging.StreamHandler(out)
+        handler.setFormatter(logging.Formatter("%(service)s %(message)s %(qty)s"))
+        log = logging.getLogger("theirs")
+        log.addHandler(handler)
+        try:
+            log.info("hedge", extra={"service": "hedger", "qty": 2})
+            with pytest.raises(KeyError):
+                log.info("bad", extra={"msg": "x"})
+        finally:
+            log.removeHandler(handler)
+    assert calls == ["hedge", "bad"]
+    assert out.getvalue().splitlines() == ["hedger hedge 2"]
+    assert logging.Logger.makeRecord is theirs  # uninstall put theirs back
+    assert cap.lines()[0]["service"] == "hedger"
+
+
 @pytest.mark.parametrize(
     "level,name,severity,text",
     [
