@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -54,7 +55,16 @@ def run_python(code: str, env: dict[str, str], instrumented: bool = True, args=(
     """Run ``code`` as a real program, under ``opentelemetry-instrument`` by default."""
     command = [str(BIN / "opentelemetry-instrument")] if instrumented else []
     command += [sys.executable, "-c", textwrap.dedent(code), *args]
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout, **kwargs)
+    # its own process group: a program that times out is stopped with the children it started (a
+    # multiprocessing pool's workers would otherwise outlive it, waiting for work forever)
+    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, **kwargs) as proc:
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise
+    return subprocess.CompletedProcess(command, proc.returncode, stdout, stderr)
 
 
 def require_binary(name: str) -> str:
