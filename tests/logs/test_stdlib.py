@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import logging.config
+from collections.abc import Iterator
 
 import jsonschema
 import pytest
@@ -41,19 +43,25 @@ def test_record_inside_span_is_exported_with_trace_context_and_rendered_with_ids
     assert not rec_out.log_record.trace_id
 
 
+@contextlib.contextmanager
+def _logger_writing(name: str, fmt: str) -> Iterator[tuple[logging.Logger, io.StringIO]]:
+    """The ``name`` logger with a handler of its own writing ``fmt`` lines into the buffer it yields."""
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(logging.Formatter(fmt))
+    log = logging.getLogger(name)
+    log.addHandler(handler)
+    try:
+        yield log, out
+    finally:
+        log.removeHandler(handler)
+
+
 def test_record_factory_makes_ids_available_to_any_format_string():
-    with LogCapture() as cap:
-        out = io.StringIO()
-        handler = logging.StreamHandler(out)
-        handler.setFormatter(logging.Formatter("%(levelname)s %(trace_id)s %(span_id)s %(service)s %(message)s"))
-        log = logging.getLogger("fmt")
-        log.addHandler(handler)
-        try:
-            with cap.tracer.start_as_current_span("s") as span:
-                log.warning("hi")
-            log.warning("out")
-        finally:
-            log.removeHandler(handler)
+    with LogCapture() as cap, _logger_writing("fmt", "%(levelname)s %(trace_id)s %(span_id)s %(service)s %(message)s") as (log, out):
+        with cap.tracer.start_as_current_span("s") as span:
+            log.warning("hi")
+        log.warning("out")
     ctx = span.get_span_context()
     first, second = out.getvalue().splitlines()
     assert first == f"WARNING {ctx.trace_id:032x} {ctx.span_id:016x} test-svc hi"
@@ -63,20 +71,12 @@ def test_record_factory_makes_ids_available_to_any_format_string():
 def test_extra_naming_a_correlation_field_is_the_apps_value_not_a_key_error():
     """The stdlib refuses an ``extra`` key already on the record (KeyError out of the app's logging call);
     the fields the record factory adds (ids, service, trading fields from the span) give way instead."""
-    with LogCapture() as cap:
-        out = io.StringIO()
-        handler = logging.StreamHandler(out)
-        handler.setFormatter(logging.Formatter("%(symbol)s %(service)s %(trace_id)s %(message)s"))
-        log = logging.getLogger("extra")
-        log.addHandler(handler)
-        try:
-            with cap.tracer.start_as_current_span("s", attributes={"trading.symbol": "BTC-USD"}):
-                log.info("hedge", extra={"symbol": "ETH-USD", "service": "hedger", "trace_id": "mine", "qty": 2})
-                log.info("plain")
-            with pytest.raises(KeyError):  # a stdlib field stays the stdlib's: its own error, unchanged
-                log.info("bad", extra={"msg": "x"})
-        finally:
-            log.removeHandler(handler)
+    with LogCapture() as cap, _logger_writing("extra", "%(symbol)s %(service)s %(trace_id)s %(message)s") as (log, out):
+        with cap.tracer.start_as_current_span("s", attributes={"trading.symbol": "BTC-USD"}):
+            log.info("hedge", extra={"symbol": "ETH-USD", "service": "hedger", "trace_id": "mine", "qty": 2})
+            log.info("plain")
+        with pytest.raises(KeyError):  # a stdlib field stays the stdlib's: its own error, unchanged
+            log.info("bad", extra={"msg": "x"})
     hedge, plain = out.getvalue().splitlines()
     assert hedge == "ETH-USD hedger mine hedge"
     assert plain.startswith("BTC-USD test-svc ") and plain.endswith(" plain")
@@ -94,18 +94,10 @@ def test_another_librarys_make_record_installed_first_still_runs_and_factory_fie
         return stdlib_make_record(self, *args, **kwargs)
 
     monkeypatch.setattr(logging.Logger, "makeRecord", theirs)
-    with LogCapture(export=False) as cap:
-        out = io.StringIO()
-        handler = logging.StreamHandler(out)
-        handler.setFormatter(logging.Formatter("%(service)s %(message)s %(qty)s"))
-        log = logging.getLogger("theirs")
-        log.addHandler(handler)
-        try:
-            log.info("hedge", extra={"service": "hedger", "qty": 2})
-            with pytest.raises(KeyError):
-                log.info("bad", extra={"msg": "x"})
-        finally:
-            log.removeHandler(handler)
+    with LogCapture(export=False) as cap, _logger_writing("theirs", "%(service)s %(message)s %(qty)s") as (log, out):
+        log.info("hedge", extra={"service": "hedger", "qty": 2})
+        with pytest.raises(KeyError):
+            log.info("bad", extra={"msg": "x"})
     assert calls == ["hedge", "bad"]
     assert out.getvalue().splitlines() == ["hedger hedge 2"]
     assert logging.Logger.makeRecord is theirs  # uninstall put theirs back
