@@ -12,7 +12,6 @@ if TYPE_CHECKING:
     from otel_trading.redaction import Redactor
 
 DISTRO_NAME = "otel-trading"
-DISTRO_VERSION = __version__
 
 COMMAND_ARGS = "process.command_args"
 COMMAND_LINE = "process.command_line"
@@ -26,7 +25,7 @@ _TRADING_ATTRIBUTES = {
 
 def build(settings, auto_instrumentation_version: str | None = None) -> Resource:
     """The SDK's resource (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, detectors) plus ours."""
-    attributes = {"telemetry.distro.name": DISTRO_NAME, "telemetry.distro.version": DISTRO_VERSION}
+    attributes = {"telemetry.distro.name": DISTRO_NAME, "telemetry.distro.version": __version__}
     if auto_instrumentation_version:
         attributes["telemetry.auto.version"] = auto_instrumentation_version
     for name, key in _TRADING_ATTRIBUTES.items():

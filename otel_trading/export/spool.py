@@ -705,18 +705,13 @@ def wrap(signal: str, exporter, spool: Spool, drain_seconds: float = SpoolingExp
         from otel_trading.export import otlp_grpc
 
         max_bytes = otlp_grpc.DEFAULT_MAX_REQUEST_BYTES
-    if signal == "traces":
-        wrapper = SpoolingExporter(
-            "traces", "span", _splitting(SpanEncoder(), max_bytes), send, spool, exporter.shutdown, SpanExportResult.SUCCESS, SpanExportResult.FAILURE,
-            row_bytes=min(_ROW_BYTES, max_bytes),
-        )
-        wrapper.takes_encoded_spans = True
-    else:
-        wrapper = SpoolingExporter(
-            "logs", "log record", _splitting(LogEncoder(), max_bytes), send, spool, exporter.shutdown, LogRecordExportResult.SUCCESS, LogRecordExportResult.FAILURE,
-            row_bytes=min(_ROW_BYTES, max_bytes),
-        )
-        wrapper.takes_encoded_logs = True
+    what, encoder, result = ("span", SpanEncoder(), SpanExportResult) if signal == "traces" else ("log record", LogEncoder(), LogRecordExportResult)
+    wrapper = SpoolingExporter(
+        signal, what, _splitting(encoder, max_bytes), send, spool, exporter.shutdown, result.SUCCESS, result.FAILURE,
+        row_bytes=min(_ROW_BYTES, max_bytes),
+    )
+    wrapper.takes_encoded_spans = signal == "traces"
+    wrapper.takes_encoded_logs = signal == "logs"
     wrapper.drain_seconds = drain_seconds
     return wrapper
 
