@@ -8,6 +8,7 @@ up to four configurations, alternating the order every round:
 * ``ours+sdkm``  the same with ``OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED=true`` (the old default)
 * ``reference``  the stock ``opentelemetry-distro`` + OTLP exporter, same release set, own venv
 * ``helper``     ``ours`` with the ccxt instrumentation off, the app writing one helper span by hand
+* ``ours+xp``    ``ours`` with the export helper process (``OTEL_TRADING_EXPORT_PROCESS=true``; busy producer)
 
 All exporters send to a loopback OTLP receiver in its own process (``bench/receiver.py``),
 which counts what arrives: drops are exact (made - delivered).
@@ -35,6 +36,7 @@ APPS = os.path.join(ROOT, "bench", "apps")
 OURS_PY = sys.executable
 SDK_METRICS = {"OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED": "true"}
 NO_LOG_EXPORT = {"OTEL_LOGS_EXPORTER": "none"}
+EXPORT_PROCESS = {"OTEL_TRADING_EXPORT_PROCESS": "true"}
 MARKET_DATA_OFF = {"OTEL_TRACES_SAMPLER": "parentbased_trading", "OTEL_TRACES_SAMPLER_ARG": "market_data=0"}
 
 # item -> configuration -> (app, extra env)
@@ -71,7 +73,7 @@ class Launcher:
 
     def __init__(self, receiver: Receiver, reference_python: str | None, ours_python: str = OURS_PY) -> None:
         self.receiver = receiver
-        self.pythons = {"none": ours_python, "ours": ours_python, "ours+sdkm": ours_python, "helper": ours_python, "reference": reference_python}
+        self.pythons = {"none": ours_python, "ours": ours_python, "ours+sdkm": ours_python, "helper": ours_python, "ours+xp": ours_python, "reference": reference_python}
 
     def available(self, config: str) -> bool:
         return self.pythons[config] is not None
@@ -140,8 +142,8 @@ def summary(values: list[float]) -> dict:
 
 
 def delivery_item(launcher: Launcher, n: int, rounds: int) -> dict:
-    """A busy producer making ``n`` spans flat out: delivered spans/s and exact losses, ours vs the stock distro."""
-    configs = [c for c in ("ours", "reference") if launcher.available(c)]
+    """A busy producer making ``n`` spans flat out: delivered spans/s and exact losses, ours (both export paths) vs the stock distro."""
+    configs = [c for c in ("ours", "ours+xp", "reference") if launcher.available(c)]
     runs: dict[str, list[dict]] = {c: [] for c in configs}
     for round_ in range(rounds):
         for config in _order(configs, round_):
@@ -158,7 +160,7 @@ def delivery_item(launcher: Launcher, n: int, rounds: int) -> dict:
 
 def _produce(launcher: Launcher, config: str, *args: str) -> dict:
     launcher.receiver.reset()
-    result = launcher.run_app(config, "producer.py", {}, *args)
+    result = launcher.run_app(config, "producer.py", EXPORT_PROCESS if config == "ours+xp" else {}, *args)
     stats = launcher.receiver.wait_idle("spans", expect=result["made"], quiet=1.0)
     result["delivered"] = stats["spans"]
     return result
@@ -329,13 +331,15 @@ def rows(results: dict) -> list[Row]:
             return f"{s['delivered_per_s']['median']:,.0f}/s, lost {s['made'] - s['delivered']:,}/{s['made']:,}"
 
         ref = d.get("reference")
-        out.append((
-            "Delivered spans/s, busy producer: ours vs stock distro",
-            side(ref) if ref else NO_REFERENCE,
-            side(d["ours"]),
-            f"{d['ours']['delivered_per_s']['median'] / ref['delivered_per_s']['median']:.2f}x" if ref else "-",
-            ">= 3x, 0 lost",
-        ))
+        for config, label in (("ours", ""), ("ours+xp", ", export helper process")):
+            if config in d:
+                out.append((
+                    f"Delivered spans/s, busy producer: ours{label} vs stock distro",
+                    side(ref) if ref else NO_REFERENCE,
+                    side(d[config]),
+                    f"{d[config]['delivered_per_s']['median'] / ref['delivered_per_s']['median']:.2f}x" if ref else "-",
+                    ">= 3x, 0 lost",
+                ))
     p = results.get("paced", {})
     if "error" in p or "ours" not in p:
         out.append(("Highest zero-loss paced span rate", "n/a", "n/a", "n/a", p.get("error", "not run")[:80]))

@@ -2,15 +2,14 @@
 
 With the in-process path the SDK's export thread shares the interpreter lock
 with the app: under a busy producer it gets too little time, its queue fills and
-items are dropped whatever the queue size. Here the app's processors only queue
-the ended span / emitted record (what the SDK batch processor does too); a
-flusher thread turns each batch into tuples of primitives and one ``marshal``
-string (:mod:`otel_trading.export.records`) and writes it to a socket pair, a
-syscall that releases the GIL. The helper process
-(``python -m otel_trading.export.helper``, one per app process) rebuilds SDK
-objects and exports them with the exporters the in-process path would have built
-(``providers._exporters``, same settings), then acknowledges each batch with the
-number exported and failed.
+items are dropped whatever the queue size. Here the app's processors queue each
+span as its OTLP bytes (encoded as it ends, as in-process) and each log record as
+a tuple of primitives; a flusher thread writes each batch as one ``marshal``
+string (:mod:`otel_trading.export.records`) to a socket pair, a syscall that
+releases the GIL. The helper process (``python -m otel_trading.export.helper``,
+one per app process) groups and sends the spans and rebuilds the log records,
+with the exporters the in-process path would have built (``providers._exporters``,
+same settings), then acknowledges each batch with the number exported and failed.
 
 Nothing is lost silently:
 
