@@ -76,7 +76,7 @@ def spans(use_tracer_provider) -> Spans:
 def metric_reader():
     """An InMemoryMetricReader on a fresh global MeterProvider."""
     old = metrics_internal._METER_PROVIDER
-    metrics._deferred.clear()  # records another test deferred belong to its provider, not this one
+    metrics.forget_deferred()  # records another test deferred belong to its provider, not this one
     reader = InMemoryMetricReader()
     provider = MeterProvider(metric_readers=[reader])
     metrics_internal._METER_PROVIDER = provider

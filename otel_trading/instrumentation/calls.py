@@ -216,7 +216,7 @@ class Call:
             if len(states) == 1 and method.kind in _ONE_ORDER:
                 span = self._span
                 if span.is_recording():
-                    span.set_attributes(_found(states[0], kw))
+                    tracing.add_attributes(span, _found(states[0], kw))
             action = method.action
             for state in states:  # one order, or each order of a batch
                 if state.order_id is None:

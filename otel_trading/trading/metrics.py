@@ -17,7 +17,7 @@ import logging
 import os
 import sys
 import time
-from collections import deque
+from array import array
 from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar
 
@@ -25,6 +25,7 @@ from opentelemetry import metrics as metrics_api
 from opentelemetry import trace as trace_api
 from opentelemetry.context import Context
 from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.trace import INVALID_SPAN_CONTEXT
 
 from otel_trading import config, forksafe
 from otel_trading.report import report_once
@@ -235,51 +236,97 @@ def record_stage(stage: str, count: int = 1, lag_seconds: float | None = None) -
 
 # -- deferred records ---------------------------------------------------------------------
 
-_deferred: deque[tuple[Callable[..., None], tuple, trace_api.SpanContext]] = deque()  # append, popleft: atomic, no lock
-DEFERRED_MAX = 16_384  # a few MB at most: a minute of 270 deferred records a second between two collections
+DEFERRED_MAX = 1 << 19  # values queued (8 bytes each: 4 MB at most): a minute of 8,700 orders a second between two collections
+_MAX_KEYS = 4096  # attribute sets queued per kind (counts, values); a new one beyond is recorded at once
 _get_current_span = trace_api.get_current_span
+_lock = forksafe.lock()
+_acquire, _release = _lock.acquire, _lock.release
+_counts: dict[tuple, list] = {}  # (record, args) -> [calls, last span context]
+_values: dict[tuple, list] = {}  # (record, args after the value) -> [values, index of the largest, its span context, last span context]
+_queued = 0  # values in _values
 
 
 def defer(record: Callable[..., None], *args: Any, span: trace_api.Span | None = None) -> None:
     """``record(*args, context=...)`` at the next metric collection, not now.
 
     An SDK add or record costs about as much as a span (attribute hashing, locks, the exemplar
-    offer), so instrumented library calls queue theirs: every collection records the queue
-    before it reads the instruments. The context of ``span`` (default: the current span) is kept
-    (not the span: a queue of spans would hold their attributes and events), so exemplars still
-    point at the call's trace. Past ``DEFERRED_MAX`` queued (no reader collects) the caller records them itself:
-    memory stays bounded and nothing is lost. Counts (``record_order``, ``record_fill``) queued
-    with the same arguments are added as one: ``add(n)``, the last one's trace as exemplar.
+    offer), so instrumented library calls queue theirs, pre-aggregated by arguments: a count
+    (``record_order``, ``record_fill``) is one integer per attribute set, recorded as one
+    ``add(n)``; any other record takes its value first, kept in an array of doubles per attribute
+    set. Every collection records them before it reads the instruments. Exemplars still point at
+    the calls' traces: the last call's for a count; for values, the largest's and the last's (the
+    span context is kept, not the span: it would hold its attributes and events). Memory stays
+    bounded: past ``DEFERRED_MAX`` values the caller records the queue itself, past ``_MAX_KEYS``
+    attribute sets a new one is recorded at once. Nothing is lost.
     """
-    if not _deferred:
-        _instruments.get()  # the current provider's instruments carry the collection hook
-    _deferred.append((record, args, (span or _get_current_span()).get_span_context()))
-    if len(_deferred) > DEFERRED_MAX:
+    global _queued
+    span_context = (span or _get_current_span()).get_span_context()
+    _acquire()  # one frame, one lock (acquire/release: cheaper than a with block), a few dict operations
+    try:
+        if record in _COUNTS:
+            key = (record, args)
+            entry = _counts.get(key)
+            if entry is not None:
+                entry[0] += 1
+                entry[1] = span_context
+                return
+            queued = len(_counts) < _MAX_KEYS
+            if queued:
+                _first(_counts)[key] = [1, span_context]
+        else:
+            value, key = args[0], (record, args[1:])
+            entry = _values.get(key)
+            queued = entry is not None or len(_values) < _MAX_KEYS
+            if entry is not None:
+                values = entry[0]
+                values.append(value)
+                if value > values[entry[1]]:
+                    entry[1] = len(values) - 1
+                    entry[2] = span_context
+                entry[3] = span_context
+                _queued += 1
+            elif queued:
+                _first(_values)[key] = [array("d", (value,)), 0, span_context, span_context]  # a value that is no number raises here
+                _queued += 1
+    except TypeError:  # an unhashable argument or a value that is no number: recorded (or reported) now
+        queued = False
+    finally:
+        _release()
+    if not queued:
+        _record_deferred(record, args, span_context, 1)
+    elif _queued > DEFERRED_MAX:
         flush_deferred()
+
+
+def _first(queue: dict) -> dict:
+    """``queue``, its first entry about to be added: the current provider's instruments must exist, they carry the collection hook."""
+    if not _counts and not _values:
+        _instruments.get()
+    return queue
 
 
 def flush_deferred(options: CallbackOptions | None = None) -> Iterable[Observation]:
     """Record what ``defer`` queued (a collection callback: observes nothing itself)."""
-    counts: dict[tuple, list] = {}  # (record, args) -> [calls, last span context]: an SDK add costs as much for n as for 1
-    pop = _deferred.popleft
-    while _deferred:
-        try:
-            record, args, span_context = pop()
-        except IndexError:  # another thread took the last one
-            break
-        if record in _COUNTS:
-            try:
-                entry = counts.setdefault((record, args), [0, span_context])
-            except TypeError:  # an unhashable argument: recorded on its own
-                pass
-            else:
-                entry[0] += 1
-                entry[1] = span_context
-                continue
-        _record_deferred(record, args, span_context, 1)
+    global _counts, _values, _queued
+    with _lock:
+        counts, values = _counts, _values
+        _counts, _values, _queued = {}, {}, 0
     for (record, args), (n, span_context) in counts.items():
         _record_deferred(record, args, span_context, n)
+    for (record, args), (queued, largest, largest_context, last_context) in values.items():
+        last = len(queued) - 1
+        for i, value in enumerate(queued):  # without a trace: the two exemplars come last, the reservoir keeps them
+            if i != largest and i != last:
+                _record_deferred(record, (value, *args), INVALID_SPAN_CONTEXT, 1)
+        if largest != last:
+            _record_deferred(record, (queued[largest], *args), largest_context, 1)
+        _record_deferred(record, (queued[last], *args), last_context, 1)
     return ()
+
+
+def deferred() -> int:
+    """Records queued: attribute sets counted plus values (tests, health checks)."""
+    return len(_counts) + _queued
 
 
 def _record_deferred(record: Callable[..., None], args: tuple, span_context: trace_api.SpanContext, count: int) -> None:
@@ -293,6 +340,14 @@ def _record_deferred(record: Callable[..., None], args: tuple, span_context: tra
         report_once(f"could not record a deferred trading metric ({exc!r})", key=("deferred", type(exc)))
 
 
+def forget_deferred() -> None:
+    """Drop the queue: a forked child's copy is its parent's to record (tests: another provider's)."""
+    global _queued
+    _counts.clear()
+    _values.clear()
+    _queued = 0
+
+
 _COUNTS = frozenset((record_order, record_fill))  # counters: the same arguments queued n times are one add(n)
 
 
@@ -300,7 +355,7 @@ _EMPTY_CONTEXT = Context()
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_deferred.clear)  # the parent records its own queue
+    os.register_at_fork(after_in_child=forget_deferred)  # the parent records its own queue
 
 
 def last_tick(feed: Any) -> float | None:

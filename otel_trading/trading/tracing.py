@@ -34,6 +34,7 @@ from typing import Any, Literal, NamedTuple
 
 from opentelemetry import context as context_api
 from opentelemetry import trace as trace_api
+from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.trace import (
     DEFAULT_TRACE_STATE,
     INVALID_SPAN,
@@ -558,6 +559,35 @@ def register_span_order(span: trace_api.Span, order_id: Any, venue: Any = None, 
     ctx = span.get_span_context()
     if ctx.is_valid:
         ORDERS.put(order_id, _new_order(_Order, (ctx, start_ns or _time_ns(), venue, order_type)))
+
+
+def add_attributes(span: trace_api.Span, attributes: dict[str, Any]) -> None:
+    """``span.set_attributes`` for plain values (str, bool, int, float) under ``trading.*`` keys, known clean.
+
+    A recording SDK span takes them in one dict update under its locks: the SDK's call cleans
+    each value and stores each key in a call of its own, about 10k instructions an attribute.
+    Anything the SDK would act on (an ended span, the attribute count or length limit, another
+    value type, another span class) goes through ``set_attributes`` itself.
+    """
+    bounded = getattr(span, "_attributes", None)
+    if type(bounded) is BoundedAttributes and _takes_as_is(bounded, attributes):
+        with span._lock:  # type: ignore[attr-defined]  # an SDK span: BoundedAttributes is its attribute store
+            if span._end_time is None:  # type: ignore[attr-defined]
+                with bounded._lock:
+                    bounded._dict.update(attributes)
+                return
+    span.set_attributes(attributes)
+
+
+def _takes_as_is(bounded: BoundedAttributes, attributes: dict[str, Any]) -> bool:
+    if bounded._immutable or (bounded.maxlen is not None and len(bounded) + len(attributes) > bounded.maxlen):
+        return False
+    limit = bounded.max_value_len
+    for value in attributes.values():
+        kind = type(value)
+        if kind not in _PLAIN or (kind is str and limit is not None and len(value) > limit):
+            return False
+    return True
 
 
 def order_acked(order_id: Any) -> float | None:

@@ -440,3 +440,30 @@ def test_captured_argument_of_an_unsupported_type_is_dropped_with_a_warning(span
     attrs = spans.named(predict.__qualname__).attributes
     assert attrs[A.SYMBOL] == "AAPL" and "trading.arg.features" not in attrs
     assert "capture_args" in caplog.text and "'features'" in caplog.text and "list" in caplog.text
+
+
+def test_added_attributes_land_on_the_span_within_the_sdk_limits(caplog):
+    from opentelemetry.sdk.trace import SpanLimits, TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
+        InMemorySpanExporter,
+    )
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(span_limits=SpanLimits(max_span_attributes=3, max_span_attribute_length=4))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("test")
+    with tracer.start_as_current_span("as is", attributes={"a": 1}) as span:
+        tracing.add_attributes(span, {A.ORDER_ID: "o-1", A.ORDER_STATUS: "open"})
+    with tracer.start_as_current_span("too long") as span:
+        tracing.add_attributes(span, {A.ORDER_ID: "o-12345"})  # the SDK's own call: truncated to its limit
+    with tracer.start_as_current_span("too many", attributes={"a": 1, "b": 2}) as span:
+        tracing.add_attributes(span, {A.ORDER_ID: "o-1", A.ORDER_STATUS: "open"})  # the SDK's own call: the oldest goes
+    tracing.add_attributes(span, {A.ORDER_ID: "o-2"})  # ended: the SDK's warning, nothing changes
+    found = {s.name: dict(s.attributes) for s in exporter.get_finished_spans()}
+    assert found == {
+        "as is": {"a": 1, A.ORDER_ID: "o-1", A.ORDER_STATUS: "open"},
+        "too long": {A.ORDER_ID: "o-12"},
+        "too many": {"b": 2, A.ORDER_ID: "o-1", A.ORDER_STATUS: "open"},
+    }
+    assert "ended span" in caplog.text

@@ -195,19 +195,50 @@ def test_deferred_records_land_at_the_next_collection_with_their_trace_as_exempl
     # instrumented library calls defer their records off the trading call; the reader's collection records them
     with spans.provider.get_tracer("test").start_as_current_span("order") as span:
         M.defer(M.record_order_ack, 0.004, "XNAS", "limit")
-    assert len(M._deferred) == 1
+    assert M.deferred() == 1
     ack = points(exported(metric_reader)["trading.order.ack.duration"])
     assert [(p.count, p.sum, dict(p.attributes)) for p in ack] == [(1, 0.004, {A.VENUE: "XNAS", A.ORDER_TYPE: "limit"})]
     assert [e.trace_id for e in ack[0].exemplars] == [span.get_span_context().trace_id]
-    assert not M._deferred
+    assert not M.deferred()
 
 
-def test_deferred_records_stay_bounded_when_nothing_collects(metric_reader, monkeypatch):
+def test_deferred_values_stay_bounded_when_nothing_collects(metric_reader, monkeypatch):
     monkeypatch.setattr(M, "DEFERRED_MAX", 3)
     for _ in range(4):
+        M.defer(M.record_order_ack, 0.004, "XNAS", "limit")
+    assert not M.deferred()  # the fourth value flushed the queue itself
+    assert [p.count for p in points(exported(metric_reader)["trading.order.ack.duration"])] == [4]
+
+
+def test_deferred_counts_take_one_entry_per_attribute_set_however_many_calls(metric_reader):
+    for _ in range(100_000):
         M.defer(M.record_order, "buy", "limit", "XNAS", "new")
-    assert not M._deferred  # the fourth record flushed the queue itself
-    assert [p.value for p in points(exported(metric_reader)["trading.orders"])] == [4]
+    assert M.deferred() == 1  # no record inside the loop, no growth
+    assert [p.value for p in points(exported(metric_reader)["trading.orders"])] == [100_000]
+
+
+def test_a_new_attribute_set_beyond_the_bound_is_recorded_at_once(metric_reader, monkeypatch):
+    monkeypatch.setattr(M, "_MAX_KEYS", 1)
+    M.defer(M.record_order, "buy", "limit", "XNAS", "new")
+    M.defer(M.record_order, "sell", "limit", "XNAS", "new")
+    M.defer(M.record_order_ack, 0.004, "XNAS", "limit")
+    M.defer(M.record_order_ack, 0.005, "XNAS", "market")
+    assert M.deferred() == 2
+    data = exported(metric_reader)
+    assert {p.attributes[A.SIDE]: p.value for p in points(data["trading.orders"])} == {"buy": 1, "sell": 1}
+    assert {p.attributes[A.ORDER_TYPE]: p.count for p in points(data["trading.order.ack.duration"])} == {"limit": 1, "market": 1}
+
+
+def test_deferred_values_all_land_with_the_largest_and_the_last_trace_as_exemplars(metric_reader, spans):
+    tracer = spans.provider.get_tracer("test")
+    traces = {}
+    for seconds in (0.001, 0.002, 4.0, 0.003, 0.0015):
+        with tracer.start_as_current_span("order") as span:
+            M.defer(M.record_order_ack, seconds, "XNAS", "limit")
+        traces[seconds] = span.get_span_context().trace_id
+    (ack,) = points(exported(metric_reader)["trading.order.ack.duration"])
+    assert (ack.count, round(ack.sum, 6), ack.min, ack.max) == (5, 4.0075, 0.001, 4.0)
+    assert {(e.value, e.trace_id) for e in ack.exemplars} == {(4.0, traces[4.0]), (0.0015, traces[0.0015])}
 
 
 def test_a_forked_child_does_not_record_its_parents_deferred_records(metric_reader):
@@ -216,7 +247,7 @@ def test_a_forked_child_does_not_record_its_parents_deferred_records(metric_read
     M.defer(M.record_order, "buy", "limit", "XNAS", "new")
     pid = os.fork()
     if pid == 0:
-        os._exit(0 if not M._deferred else 1)
+        os._exit(0 if not M.deferred() else 1)
     assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
     assert [p.value for p in points(exported(metric_reader)["trading.orders"])] == [1]  # the parent's, once
 
