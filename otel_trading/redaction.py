@@ -377,11 +377,40 @@ class Redactor:
 
     # --- whole events ------------------------------------------------------
     def redact_event(self, event_dict: dict) -> dict:
-        """Mask in place (structlog event dicts are per call); never raises."""
+        """Mask in place (structlog event dicts are per call); never raises.
+
+        One pass, no further Python call for a clean event: every log line comes through here."""
         if not self.enabled:
             return event_dict
         try:
-            return self._redact_event(event_dict)
+            safe = self._safe
+            verdicts = self._verdicts
+            for k, v in event_dict.items():
+                verdict = verdicts.get(k) if type(k) is str else None
+                if verdict is None:
+                    verdict = self._learn(k)
+                if verdict:
+                    if verdict == 1:
+                        event_dict[k] = self.mask
+                    continue
+                t = type(v)
+                if t is str:
+                    # inlined prefilter of redact_text: short values without '=', ':' or '@' cannot match
+                    n = len(v)
+                    if n > 4 and (n > 12 or "=" in v or ":" in v or "@" in v) and v not in safe:
+                        new = self.redact_text(v)
+                        if new is not v:
+                            event_dict[k] = new
+                elif t is int:
+                    if v >= 1_000_000_000_000:
+                        event_dict[k] = self.redact_value(v)
+                elif t not in _SCALARS:
+                    new = self.redact_value(v)
+                    if new is not v:
+                        event_dict[k] = new
+            if self.hook is not None:
+                self._call_hook(event_dict)
+            return event_dict
         except Exception:  # noqa: BLE001 - e.g. a dict mutated by another thread: redo it key by key
             return self.redact_event_closed(event_dict)
 
@@ -404,15 +433,31 @@ class Redactor:
         """
         return mapping.keys() <= self._plain_keys and self._values_clean(mapping.values())
 
-    def args_clean(self, args: tuple) -> bool:
-        """True when walking a stdlib record's ``%``-arguments (``redact_value(args)``) cannot mask
-        anything: no ``(secret_key, value)`` pair, and every argument a value ``is_clean`` would pass.
+    def message_clean(self, text: str, args: Any) -> bool:
+        """True when a stdlib record's rendered message ``text`` has nothing to mask (``redact_text(text)
+        is text``) and walking its ``%``-arguments ``args`` (``redact_value(args)``) cannot mask anything
+        either: no ``(secret_key, value)`` pair, every argument a value ``is_clean`` would pass.
 
-        The stdlib fast path: the rendered message is scanned anyway; this check spares the walk.
-        """
-        if len(args) == 2 and type(args[0]) is str and self.key_is_secret(args[0]):
+        The stdlib fast path in one call (every line calls it): the text is scanned, the walk spared."""
+        if len(text) > 4 and text not in self._safe and self.redact_text(text) is not text:
             return False
-        return self._values_clean(args)
+        if not args:
+            return True
+        if type(args) is not tuple or (len(args) == 2 and type(args[0]) is str and self.key_is_secret(args[0])):
+            return False
+        safe = self._safe
+        for v in args:  # _values_clean(args) inlined
+            t = type(v)
+            if t is str:
+                n = len(v)
+                if n > 4 and (n > 12 or "=" in v or ":" in v or "@" in v) and v not in safe:
+                    return False
+            elif t is int:
+                if v >= 1_000_000_000_000:
+                    return False
+            elif t not in _SCALARS:
+                return False
+        return True
 
     def _values_clean(self, values: Iterable[Any]) -> bool:
         """Every value a known-clean or short plain string, a small int or another scalar."""
@@ -429,40 +474,6 @@ class Redactor:
             elif t not in _SCALARS:
                 return False
         return True
-
-    def _redact_event(self, event_dict: dict) -> dict:
-        safe = self._safe
-        if self.is_clean(event_dict):
-            if self.hook is not None:
-                self._call_hook(event_dict)
-            return event_dict
-        verdicts = self._verdicts
-        for k, v in event_dict.items():
-            verdict = verdicts.get(k) if type(k) is str else None
-            if verdict is None:
-                verdict = self._learn(k)
-            if verdict:
-                if verdict == 1:
-                    event_dict[k] = self.mask
-                continue
-            t = type(v)
-            if t is str:
-                # inlined prefilter of redact_text: short values without '=', ':' or '@' cannot match
-                n = len(v)
-                if n > 4 and (n > 12 or "=" in v or ":" in v or "@" in v) and v not in safe:
-                    new = self.redact_text(v)
-                    if new is not v:
-                        event_dict[k] = new
-            elif t is int:
-                if v >= 1_000_000_000_000:
-                    event_dict[k] = self.redact_value(v)
-            elif t not in _SCALARS:
-                new = self.redact_value(v)
-                if new is not v:
-                    event_dict[k] = new
-        if self.hook is not None:
-            self._call_hook(event_dict)
-        return event_dict
 
     def redact_mapping(self, mapping: Any) -> Any:
         """A redacted copy of an attribute mapping (the same object when nothing changed); never raises."""

@@ -36,6 +36,7 @@ from otel_trading.logs.stdlib import (
     TraceContextFilter,
     TradingLoggingHandler,
     _managed,
+    attach_when_exporting,
     install_record_factory,
     patch_config_functions,
     uninstall_record_factory,
@@ -165,9 +166,9 @@ def install(settings: Any, logger_provider: Any, *, stream: Any = None, stdlib_o
         _managed["audit"] = audit_handler
     otlp_handler = TradingLoggingHandler(logger_provider=logger_provider, redactor=redactor)
     set_level_keeping_audit(otlp_handler, level)
-    root.addHandler(otlp_handler)
     state.handlers.append(otlp_handler)
     _managed["otlp"] = otlp_handler
+    attach_when_exporting(otlp_handler, root)
     if stdlib_output is None:
         stdlib_output = all(h in state.handlers for h in root.handlers)
     if stdlib_output:

@@ -69,11 +69,21 @@ def install_record_factory(service: str) -> None:
         return
     old = logging.getLogRecordFactory()
     _old_factory = old
+    redactor = get_redactor()  # the one process-wide object: configure_redaction() changes its rules in place
 
     def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = old(*args, **kwargs)
-        redact_record(record)
         fields = record.__dict__
+        if redactor.enabled:
+            # redact_record()'s common case inlined (a message string, no exception, nothing to mask):
+            # one Python call per line, since each call costs more than its instructions say
+            msg, msg_args = fields["msg"], fields["args"]
+            try:
+                clean = type(msg) is str and not fields["exc_info"] and redactor.message_clean(msg % msg_args if msg_args else msg, msg_args)
+            except Exception:  # noqa: BLE001 - an argument that cannot be rendered: redact_record() handles it
+                clean = False
+            if not clean:
+                redact_record(record, redactor)
         fields["trace_id"] = fields["span_id"] = ""
         fields["service"] = _service
         ctx = _current_context()
@@ -158,7 +168,7 @@ def redact_record(record: logging.LogRecord, redactor: Redactor | None = None) -
         record.msg, record.args = redactor.redact_text(message(record)), ()
         return
     new = redactor.redact_text(text)
-    if new is text and args and not (type(args) is tuple and redactor.args_clean(args)):
+    if new is text and args and not redactor.message_clean(text, args):
         # arguments judged as values too: a ("password", x) pair or {"token": x} renders without a tell-tale "="
         args = redactor.redact_value(args)
         if args is not record.args:
@@ -376,6 +386,29 @@ class TradingLoggingHandler(LoggingHandler):
 
     def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802
         _report_handler_error(self, record)
+
+
+def attach_when_exporting(handler: TradingLoggingHandler, logger: logging.Logger) -> None:
+    """Add ``handler`` to ``logger`` now if it would export anything, else as soon as a log record
+    processor that would is added to its provider.
+
+    A handler on the root logger is called for every line; with nothing to export (``OTEL_LOGS_EXPORTER=none``:
+    only the redacting processor) that call was all it did. Detached afterwards only by ``logs.uninstall()``."""
+    emitter = handler.emitter
+    if emitter.active:
+        logger.addHandler(handler)
+        return
+    multi = emitter._multi
+    if multi is None:  # a no-op provider: nothing can ever be exported
+        return
+    add = multi.add_log_record_processor
+
+    def add_log_record_processor(processor: Any) -> None:
+        add(processor)
+        if emitter.active and _managed["otlp"] is handler:  # still installed
+            logger.addHandler(handler)  # no-op when already there
+
+    multi.add_log_record_processor = add_log_record_processor
 
 
 class ChannelHandler(logging.Handler):

@@ -40,7 +40,7 @@ from otel_trading.logs.correlation import _cache as _SPAN_CACHE
 from otel_trading.logs.files import Channels
 from otel_trading.logs.levels import NAME_TO_LEVEL, filtering_logger_class
 from otel_trading.logs.loggers import clear_proxy_caches, structlog_get_logger
-from otel_trading.logs.otlp import RESERVED, OtlpEmitter
+from otel_trading.logs.otlp import RESERVED, OtlpEmitter, _route_for
 from otel_trading.logs.rendering import (
     JsonRenderer,
     NamedBytesLoggerFactory,
@@ -88,13 +88,49 @@ class TradingProcessor(StructlogProcessor):
         self.emitter = OtlpEmitter(self._logger_provider)
 
     def __call__(self, logger: Any, method_name: str, event_dict: dict) -> dict:
+        """The processor in an app's own chain. One Python frame: its work is written out here, not in
+        helpers, since every call costs a line more than its instructions say (see docs/performance.md)."""
         if type(event_dict) is not dict and not isinstance(event_dict, dict):
             return event_dict  # an app chain that renders before its last processor: nothing to add to
+        ed = event_dict
         try:
-            return self._process(logger, method_name, event_dict)
+            stack = None
+            if "exc_info" in ed:
+                stack = self._exception(ed)
+            elif "exception" in ed:
+                stack = self._app_exception(ed)
+            redactor = self.redactor
+            if redactor.enabled:
+                redactor.redact_event(ed)
+            ctx = _current_context()
+            if ctx:  # an empty context (no span, no baggage) adds nothing
+                add_correlation(ed, ctx)
+            is_stdlib = _IS_STDLIB.get(type(logger))
+            if is_stdlib is None:
+                is_stdlib = _IS_STDLIB[type(logger)] = isinstance(logger, _STDLIB_LOGGER)
+            if is_stdlib:
+                # structlog.stdlib: the stdlib handlers export and file the record structlog hands to logging
+                return ed
+            if method_name == "audit" and self.audit is not None:
+                self._audit(ed)
+            channels = self.channels
+            emitter = self.emitter
+            multi = emitter._multi
+            seen, route = _route_for  # emitter.active's cache read as one pair, without the property's call
+            if channels is not None or (emitter._always if multi is None else multi._log_record_processors is not seen or route[0]):
+                level = ed.get("level") or _METHOD_TO_LEVEL.get(method_name, method_name)
+                name = ed.get("logger") or getattr(logger, "name", None)
+                if channels is not None:
+                    channels.write_event(ed, level, name)
+                if emitter.active:
+                    self._emit(ed, name, level, ctx, time_ns(), stack)
+            return ed
         except Exception as exc:  # noqa: BLE001 - hostile event contents must never break the app's logging
-            report_once(f"log processor failed ({type(exc).__name__}); the line is logged with placeholders for what could not be checked")
-            return self._fail_closed(logger, method_name, event_dict)
+            return self._failed(logger, method_name, event_dict, exc)
+
+    def _failed(self, logger: Any, method_name: str, ed: dict, exc: Exception) -> dict:
+        report_once(f"log processor failed ({type(exc).__name__}); the line is logged with placeholders for what could not be checked")
+        return self._fail_closed(logger, method_name, ed)
 
     def _fail_closed(self, logger: Any, method_name: str, ed: dict) -> dict:
         """Still rendered, still redacted, still exported: what cannot be inspected becomes a placeholder."""
@@ -121,37 +157,6 @@ class TradingProcessor(StructlogProcessor):
                 self.emitter.emit(str(name), level, ed.get("event"), attrs, _current_context(), time_ns(), exc)
         except Exception:  # noqa: BLE001, S110 - the line is still rendered; the failure was reported above
             pass
-        return ed
-
-    def _process(self, logger: Any, method_name: str, event_dict: dict) -> dict:
-        ed = event_dict
-        stack = None
-        if "exc_info" in ed:
-            stack = self._exception(ed)
-        elif "exception" in ed:
-            stack = self._app_exception(ed)
-        redactor = self.redactor
-        if redactor.enabled:
-            redactor.redact_event(ed)
-        ctx = _current_context()
-        add_correlation(ed, ctx)
-        is_stdlib = _IS_STDLIB.get(type(logger))
-        if is_stdlib is None:
-            is_stdlib = _IS_STDLIB[type(logger)] = isinstance(logger, _STDLIB_LOGGER)
-        if is_stdlib:
-            # structlog.stdlib: the stdlib handlers export and file the record structlog hands to logging
-            return ed
-        channels = self.channels
-        emitter = self.emitter
-        if method_name == "audit" and self.audit is not None:
-            self._audit(ed)
-        if channels is not None or emitter._always or (emitter._multi is not None and emitter._multi._log_record_processors):
-            level = ed.get("level") or _METHOD_TO_LEVEL.get(method_name, method_name)
-            name = ed.get("logger") or getattr(logger, "name", None)
-            if channels is not None:
-                channels.write_event(ed, level, name)
-            if emitter.active:
-                self._emit(ed, name, level, ctx, time_ns(), stack)
         return ed
 
     def _audit(self, ed: dict) -> None:
@@ -208,45 +213,53 @@ class OwnChainProcessor(TradingProcessor):
 
     own_chain = True
 
-    def _process(self, logger: Any, method_name: str, ed: dict) -> dict:
-        ns = time_ns()
-        stack = self._exception(ed) if "exc_info" in ed else None
-        redactor = self.redactor
-        if redactor.enabled:
-            redactor.redact_event(ed)  # before our own fields: only the app's keys are walked
-        level = _METHOD_TO_LEVEL.get(method_name, method_name)
-        ed["level"] = level
-        ed["timestamp"] = iso_from_ns(ns)
-        name = ed.get("logger")
-        if name is None:
-            name = ed["logger"] = getattr(logger, "name", None) or "root"
-        ed["service"] = self.service
-        # add_correlation(ed, ctx) inlined: a call costs ~2% of a default-chain log line
-        ctx = _current_context()
-        span = ctx.get(_SPAN_KEY)
-        if span is not None:
-            entry = _SPAN_CACHE.get(id(span))
-            if entry is None or entry[5] is not span or (entry[4] is not None and len(entry[4]) != entry[3]):
-                entry = _span_entry(span)
-            if entry is not None:
-                ed["trace_id"] = entry[0]
-                ed["span_id"] = entry[1]
-                for field, value in entry[2]:
-                    if field not in ed:
-                        ed[field] = value
-        bag = ctx.get(_BAGGAGE_KEY)
-        if bag:
-            cid = bag.get(CORRELATION_BAGGAGE_KEY)
-            if cid is not None and "correlation_id" not in ed:
-                ed["correlation_id"] = cid
-        if level == "audit" and self.audit is not None:
-            self._audit(ed)
-        if self.channels is not None:
-            self.channels.write_event(ed, level, name)
-        emitter = self.emitter
-        if emitter._always or (emitter._multi is not None and emitter._multi._log_record_processors):
-            self._emit(ed, name, level, ctx, ns, stack)
-        return ed
+    def __call__(self, logger: Any, method_name: str, event_dict: dict) -> dict:
+        if type(event_dict) is not dict and not isinstance(event_dict, dict):
+            return event_dict
+        ed = event_dict
+        try:
+            ns = time_ns()
+            stack = self._exception(ed) if "exc_info" in ed else None
+            redactor = self.redactor
+            if redactor.enabled:
+                redactor.redact_event(ed)  # before our own fields: only the app's keys are walked
+            level = _METHOD_TO_LEVEL.get(method_name, method_name)
+            ed["level"] = level
+            ed["timestamp"] = iso_from_ns(ns)
+            name = ed.get("logger")
+            if name is None:
+                name = ed["logger"] = getattr(logger, "name", None) or "root"
+            ed["service"] = self.service
+            # add_correlation(ed, ctx) inlined: a call costs ~2% of a default-chain log line
+            ctx = _current_context()
+            span = ctx.get(_SPAN_KEY)
+            if span is not None:
+                entry = _SPAN_CACHE.get(id(span))
+                if entry is None or entry[5] is not span or (entry[4] is not None and len(entry[4]) != entry[3]):
+                    entry = _span_entry(span)
+                if entry is not None:
+                    ed["trace_id"] = entry[0]
+                    ed["span_id"] = entry[1]
+                    for field, value in entry[2]:
+                        if field not in ed:
+                            ed[field] = value
+            bag = ctx.get(_BAGGAGE_KEY)
+            if bag:
+                cid = bag.get(CORRELATION_BAGGAGE_KEY)
+                if cid is not None and "correlation_id" not in ed:
+                    ed["correlation_id"] = cid
+            if level == "audit" and self.audit is not None:
+                self._audit(ed)
+            if self.channels is not None:
+                self.channels.write_event(ed, level, name)
+            emitter = self.emitter
+            multi = emitter._multi
+            seen, route = _route_for  # as in TradingProcessor.__call__: no record is built when nothing would export it
+            if (emitter._always if multi is None else multi._log_record_processors is not seen or route[0]) and emitter.active:
+                self._emit(ed, name, level, ctx, ns, stack)
+            return ed
+        except Exception as exc:  # noqa: BLE001
+            return self._failed(logger, method_name, event_dict, exc)
 
 
 def default_config(processor: TradingProcessor, fmt: str = "auto", level: str | int = "info", stream: Any = None) -> dict:

@@ -295,3 +295,65 @@ def test_stdlib_records_are_exported_once_a_processor_is_added_after_install():
         cap.provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
         log.warning("after")
     assert [r.log_record.body for r in exporter.get_finished_logs()] == ["after"]
+
+
+def _otlp_handlers() -> list[logging.Handler]:
+    return [h for h in logging.getLogger().handlers if isinstance(h, logs.TradingLoggingHandler)]
+
+
+def test_otlp_handler_joins_the_root_logger_only_once_something_would_be_exported():
+    """With nothing to export the OTLP handler is not on the root logger (it would be called for every line
+    to do nothing); a processor added later puts it there, once, and it leaves again with ``uninstall()``."""
+    from opentelemetry.sdk._logs.export import (
+        InMemoryLogRecordExporter,
+        SimpleLogRecordProcessor,
+    )
+
+    with LogCapture(export=False) as cap:
+        assert _otlp_handlers() == []
+        logging.getLogger("late").warning("before")
+        exporter = InMemoryLogRecordExporter()
+        cap.provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+        cap.provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+        assert len(_otlp_handlers()) == 1
+        with cap.tracer.start_as_current_span("s") as span:
+            logging.getLogger("late").warning("after")
+    assert _otlp_handlers() == []
+    assert [(r.log_record.body, r.log_record.trace_id) for r in exporter.get_finished_logs()] == [("after", span.get_span_context().trace_id)] * 2
+
+
+def test_otlp_handler_is_not_attached_by_a_processor_added_after_uninstall():
+    from opentelemetry.sdk._logs.export import (
+        InMemoryLogRecordExporter,
+        SimpleLogRecordProcessor,
+    )
+
+    with LogCapture(export=False) as cap:
+        pass
+    cap.provider.add_log_record_processor(SimpleLogRecordProcessor(InMemoryLogRecordExporter()))
+    assert _otlp_handlers() == []
+
+
+def test_late_processor_exports_with_the_logging_instrumentation_installed_after_us():
+    """The upstream logging instrumentation's record factory wraps ours: records carry both sets of ids,
+    and a processor added later still receives them through our handler."""
+    from opentelemetry.instrumentation.logging import LoggingInstrumentor
+    from opentelemetry.sdk._logs.export import (
+        InMemoryLogRecordExporter,
+        SimpleLogRecordProcessor,
+    )
+
+    with LogCapture(export=False) as cap:
+        instrumentor = LoggingInstrumentor()
+        instrumentor.instrument(tracer_provider=cap.tracer_provider, inject_trace_context=True, enable_log_auto_instrumentation=False)
+        try:
+            with _logger_writing("inst", "%(trace_id)s %(otelTraceID)s %(message)s") as (log, out):
+                exporter = InMemoryLogRecordExporter()
+                cap.provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+                with cap.tracer.start_as_current_span("s") as span:
+                    log.warning("sent password=hunter22")
+        finally:
+            instrumentor.uninstrument()
+    trace_id = span.get_span_context().trace_id
+    assert out.getvalue() == f"{trace_id:032x} {trace_id:032x} sent password=***\n"
+    assert [(r.log_record.body, r.log_record.trace_id) for r in exporter.get_finished_logs()] == [("sent password=***", trace_id)]
