@@ -415,3 +415,47 @@ def test_async_methods_including_trading_levels():
     lines = cap.lines()
     assert [(line["event"], line["level"]) for line in lines] == [("a-info", "info"), ("a-audit", "audit"), ("a-biz", "business")]
     assert all(line["desk"] == "d1" and line["trace_id"] for line in lines)
+
+
+class _PassingProcessor:
+    """Like the redacting processor with OTEL_LOGS_EXPORTER=none: passes otel-trading's records untouched."""
+
+    skips_redacted = True
+
+    def __init__(self) -> None:
+        self.seen = 0
+
+    def on_emit(self, log_record) -> None:
+        self.seen += 1
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("chain", ["default", "app"])
+def test_no_otel_record_is_built_while_only_passing_processors_would_see_it_then_exported_once_one_is_added(chain):
+    from opentelemetry.sdk._logs.export import (
+        InMemoryLogRecordExporter,
+        SimpleLogRecordProcessor,
+    )
+
+    app_out = io.StringIO()
+    with LogCapture(export=False) as cap:
+        if chain == "app":
+            structlog.configure(**_app_chain(app_out))
+        passing = _PassingProcessor()
+        cap.provider.add_log_record_processor(passing)
+        log = get_logger("late")
+        log.info("before")
+        exporter = InMemoryLogRecordExporter()
+        cap.provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+        with cap.tracer.start_as_current_span("s") as span:
+            log.info("after", qty=1)
+    assert passing.seen == 1
+    (record,) = [r.log_record for r in exporter.get_finished_logs()]
+    assert (record.body, record.trace_id, dict(record.attributes).get("qty")) == ("after", span.get_span_context().trace_id, 1)
+    lines = [json.loads(x) for x in app_out.getvalue().splitlines()] if chain == "app" else cap.lines()
+    assert [line["event"] for line in lines] == ["before", "after"] and lines[1]["trace_id"] == ids(span)[0]
