@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 
 from opentelemetry.instrumentation.dependencies import (
+    DependencyConflict,
     DependencyConflictError,
     get_dependency_conflicts,
 )
@@ -39,7 +41,7 @@ class OtelTradingDistro(BaseDistro):
         if entry_point.value.startswith("otel_trading.") and entry_point.name in DEPENDENCIES:
             # our instrumentors' own check (see LibraryInstrumentor), made before importing them: a bot
             # without ccxt or alpaca-py does not load their instrumentors at every start
-            conflict = get_dependency_conflicts(DEPENDENCIES[entry_point.name])
+            conflict = _conflict(DEPENDENCIES[entry_point.name])
             if conflict:
                 raise DependencyConflictError(conflict)
         super().load_instrumentor(entry_point, **kwargs)
@@ -63,8 +65,15 @@ def _hand_loader_skipped_instrumentors() -> None:
 
 
 def _not_installed(requirements: tuple[str, ...]) -> bool:
-    conflict = get_dependency_conflicts(requirements)
+    conflict = _conflict(requirements)
     return conflict is not None and conflict.found is None
+
+
+@lru_cache(maxsize=None)
+def _conflict(requirements: tuple[str, ...]) -> DependencyConflict | None:
+    """One instrumentor's dependency check, made once: the distro needs it twice at start (for the
+    loader's disabled list, then in ``load_instrumentor``), and each reads the library's metadata (~2-4 ms)."""
+    return get_dependency_conflicts(requirements)
 
 
 def restore_disabled_instrumentations() -> None:
