@@ -442,7 +442,14 @@ class Sidecar:
     def _send_queued(self, sig: _Signal) -> None:
         items = sig.items
         if sig.fallback:
-            self._hand_over(sig, [items.popleft() for _ in range(len(items))])
+            take = len(items)
+            with self._lock:
+                sig.in_flight += take  # held until handed over: flush() and close() wait for them
+            try:
+                self._hand_over(sig, [items.popleft() for _ in range(take)])
+            finally:
+                with self._lock:
+                    sig.in_flight -= take
             return
         while items:
             take = min(len(items), FRAME_ITEMS)
