@@ -36,6 +36,7 @@ class Telemetry:
         self.local_dir: Path | None = None  # where the embedded default writes, when no collector was found at start
         self.processors: dict[str, list] = {}  # the export processors by signal, for the exit summary
         self._shutdown_started = False
+        self._shutdown_thread: int | None = None
         self._shutdown_done = threading.Event()
 
     @property
@@ -57,6 +58,7 @@ class Telemetry:
         if self._shutdown_started:
             return self._shutdown_done.wait(timeout)
         self._shutdown_started = True
+        self._shutdown_thread = threading.get_ident()
         done = _bounded(self._by_signal("shutdown"), timeout, "shutdown")
         from otel_trading.export.processors import exit_summary
 
@@ -67,6 +69,11 @@ class Telemetry:
                     report(line)
         self._shutdown_done.set()
         return done
+
+    def shutting_down_here(self) -> bool:
+        """Whether this thread is inside ``shutdown()`` (a signal handler interrupted the exit flush):
+        waiting for it there would wait for itself."""
+        return self._shutdown_thread == threading.get_ident() and not self._shutdown_done.is_set()
 
 
 def _bounded(calls: dict[str, Any], timeout: float, what: str) -> bool:

@@ -3,7 +3,9 @@
 At interpreter exit and on SIGTERM the providers are flushed and shut down,
 bounded by OTEL_TRADING_SHUTDOWN_TIMEOUT so a hung collector cannot hold the
 exit. After SIGTERM the process still ends the way it would have without us:
-an app's own handler runs, otherwise the default action (exit by signal).
+an app's own handler runs, otherwise the default action (exit by signal). A
+SIGTERM that interrupts the exit flush itself (a multiprocessing pool terminating
+workers that are already exiting) lets the flush finish and the exit go on.
 Forked children restart their export threads (the SDK does that itself) and,
 since multiprocessing children leave through ``os._exit`` without atexit,
 flush through multiprocessing's own finalizers.
@@ -52,6 +54,8 @@ def _flush_when_child_exits(telemetry) -> None:
 
 def _on_sigterm(telemetry, previous):
     def handler(signum, frame):
+        if telemetry.shutting_down_here():
+            return  # the process is already ending: the interrupted exit flush finishes, the exit goes on
         telemetry.shutdown()
         if callable(previous):
             previous(signum, frame)

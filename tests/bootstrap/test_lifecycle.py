@@ -1,5 +1,3 @@
-import pytest
-
 """Shutdown and process life: exit, SIGTERM, fork, multiprocessing, configure()."""
 
 import signal
@@ -7,6 +5,8 @@ import subprocess
 import sys
 import time
 
+import grpc
+import pytest
 from support import BIN, otlp_env, run_python
 
 SLOW_EXPORT = {"OTEL_BSP_SCHEDULE_DELAY": "60000", "OTEL_BLRP_SCHEDULE_DELAY": "60000", "OTEL_METRIC_EXPORT_INTERVAL": "60000"}
@@ -68,6 +68,29 @@ time.sleep(60)
     assert process.wait(timeout=30) == 0
     assert "app handler" in process.stdout.read()
     assert [s.name for s in otlp.spans()] == ["graceful"]
+
+
+def test_sigterm_during_the_exit_flush_lets_it_finish_and_report(otlp):
+    # a multiprocessing pool sends SIGTERM to workers that are already running their exit flush;
+    # the handler waited for that flush (in the same thread: for itself) until the timeout, then
+    # killed the process: its spans were lost and no exit line said so
+    otlp.status = grpc.StatusCode.UNAVAILABLE  # nothing is delivered: the exit line must say where the span went
+    app = """
+import os, signal, threading, time
+from opentelemetry import trace
+with trace.get_tracer("bot").start_as_current_span("last-order"):
+    pass
+
+def sigterm_once_the_exit_flush_runs():
+    while not any(t.name.startswith("otel-trading-shutdown") for t in threading.enumerate()):
+        time.sleep(0.001)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+threading.Thread(target=sigterm_once_the_exit_flush_runs, daemon=True).start()
+"""
+    result = run_python(app, otlp_env(otlp, OTEL_TRADING_SHUTDOWN_TIMEOUT="1", **SLOW_EXPORT))
+    assert result.returncode == 0, result.stderr
+    assert "traces at exit: 1 spans produced, 0 delivered, 1 spooled" in result.stderr
 
 
 @pytest.mark.slow
