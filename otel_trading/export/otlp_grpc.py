@@ -20,6 +20,8 @@ Two more differences, both about not losing data:
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -39,15 +41,68 @@ LOGS_EXPORT_METHOD = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
 DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024 - 64 * 1024  # the collector's default limit is 4 MiB per message
 
 
+FORK_WAIT_SECONDS = 1.0
+
+
+class _CallsInFlight:
+    """The export calls a ``fork()`` waits for.
+
+    gRPC skips its own fork handlers when a thread is inside a call at the fork ("Other threads
+    are currently calling into gRPC, skipping fork() handlers") and the child's gRPC is left in
+    an undefined state: its first export fails ("Closed on fork"), so a short-lived child (a
+    multiprocessing worker) ended with its spans spooled for the next start, not delivered.
+    A fork waits for the calls in flight, at most FORK_WAIT_SECONDS (a hung collector cannot
+    hold it longer), and calls wait while it forks. ``subprocess`` does not run fork hooks.
+    """
+
+    def __init__(self) -> None:
+        self._reset()
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(before=self._before_fork, after_in_parent=self._forked, after_in_child=self._reset)
+
+    def _reset(self) -> None:
+        self._changed = threading.Condition(threading.Lock())
+        self._calls = 0
+        self._forking = False
+
+    def __enter__(self) -> None:
+        with self._changed:
+            while self._forking:
+                self._changed.wait()
+            self._calls += 1
+
+    def __exit__(self, *exc_info: object) -> None:
+        with self._changed:
+            self._calls -= 1
+            self._changed.notify_all()
+
+    def _before_fork(self) -> None:
+        with self._changed:
+            self._forking = True
+            self._changed.wait_for(lambda: not self._calls, timeout=FORK_WAIT_SECONDS)
+
+    def _forked(self) -> None:
+        with self._changed:
+            self._forking = False
+            self._changed.notify_all()
+
+
+_IN_FLIGHT = _CallsInFlight()
+
+
 class _RawStub:
-    """A stub whose ``Export`` takes already-encoded request bytes."""
+    """A stub whose ``Export`` takes already-encoded request bytes (and a fork waits for)."""
 
     def __init__(self, channel, method: str, response_deserializer) -> None:
-        self.Export = channel.unary_unary(  # noqa: N815 - the stub API the SDK mixin calls
+        self._call = channel.unary_unary(
             method,
             request_serializer=None,  # bytes go through as they are
             response_deserializer=response_deserializer,
         )
+
+    def Export(self, request: bytes, **kwargs: Any) -> Any:  # noqa: N802 - the stub API the SDK mixin calls
+        with _IN_FLIGHT:
+            return self._call(request, **kwargs)
 
 
 class _FastGrpcMixin:

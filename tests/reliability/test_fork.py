@@ -156,3 +156,31 @@ if __name__ == "__main__":
     tasks = sorted(s.attributes["n"] for s in spans if s.name == "task")
     assert tasks == list(range(30))  # pool workers leave through os._exit: flushed by the lifecycle hook
     assert sum(s.name == "queued-in-parent" for s in spans) == 1
+
+
+@pytest.mark.slow
+def test_a_fork_while_an_export_is_in_flight_leaves_the_child_a_working_exporter(otlp):
+    # gRPC skips its fork handlers when a call is in flight at the fork; the child's first export
+    # then failed ("Closed on fork") and a short-lived worker left its span spooled, not delivered
+    otlp.delay = 0.5  # a slow collector: the parent's export is still in flight when it forks
+    app = """
+import multiprocessing, time
+from opentelemetry import trace
+tracer = trace.get_tracer("fork")
+with tracer.start_as_current_span("before-fork"):
+    pass
+time.sleep(0.3)  # exported after 100 ms, answered after 600 ms
+
+def child():
+    with tracer.start_as_current_span("in-child"):
+        pass
+
+worker = multiprocessing.get_context("fork").Process(target=child)
+worker.start()
+worker.join()
+"""
+    result = run_python(app, _env(otlp, OTEL_METRICS_EXPORTER="none", OTEL_LOGS_EXPORTER="none"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "skipping fork() handlers" not in result.stderr
+    spans = otlp.wait_for(lambda r: (names := sorted(s.name for s in r.spans())) == ["before-fork", "in-child"] and names, timeout=10)
+    assert spans and "spooled" not in result.stderr
