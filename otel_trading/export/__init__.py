@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 _FAST = {
     ("opentelemetry.exporter.otlp.proto.grpc.trace_exporter", "OTLPSpanExporter"): ("otel_trading.export.otlp_grpc", "FastOTLPSpanExporter"),
     ("opentelemetry.exporter.otlp.proto.grpc._log_exporter", "OTLPLogExporter"): ("otel_trading.export.otlp_grpc", "FastOTLPLogExporter"),
+    ("opentelemetry.exporter.otlp.proto.grpc.metric_exporter", "OTLPMetricExporter"): ("otel_trading.export.otlp_grpc", "GatedOTLPMetricExporter"),
     ("opentelemetry.exporter.otlp.proto.http.trace_exporter", "OTLPSpanExporter"): ("otel_trading.export.otlp_http", "FastOTLPHTTPSpanExporter"),
     ("opentelemetry.exporter.otlp.proto.http._log_exporter", "OTLPLogExporter"): ("otel_trading.export.otlp_http", "FastOTLPHTTPLogExporter"),
 }
@@ -63,7 +64,8 @@ def faster(exporter_cls: type, enabled: bool = True) -> type:
 
     ``OTLPSpanExporter`` / ``OTLPLogExporter`` of the gRPC and HTTP packages map to
     :class:`FastOTLPSpanExporter` / :class:`FastOTLPLogExporter` / their HTTP twins (same
-    constructor arguments); anything else is returned unchanged. ``enabled=False`` (the
+    constructor arguments), the gRPC ``OTLPMetricExporter`` to the same exporter with its calls
+    waited for by a fork (as the fast gRPC exporters' are); anything else is returned unchanged. ``enabled=False`` (the
     ``fast_export`` setting, ``OTEL_TRADING_FAST_EXPORT``) turns the substitution off.
     Matched by the class's module and name, so the other transport's stack is never imported.
     """

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
+from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceResponse,
@@ -103,6 +104,25 @@ class _RawStub:
     def Export(self, request: bytes, **kwargs: Any) -> Any:  # noqa: N802 - the stub API the SDK mixin calls
         with _IN_FLIGHT:
             return self._call(request, **kwargs)
+
+
+class _GatedStub:
+    """A generated stub whose ``Export`` a fork waits for."""
+
+    def __init__(self, stub: Any) -> None:
+        self._stub = stub
+
+    def Export(self, *args: Any, **kwargs: Any) -> Any:  # noqa: N802 - the stub API the SDK exporter calls
+        with _IN_FLIGHT:
+            return self._stub.Export(*args, **kwargs)
+
+
+class GatedOTLPMetricExporter(OTLPMetricExporter):
+    """The stock OTLP/gRPC metric exporter, its calls waited for by a fork like the span and log exports."""
+
+    def _initialize_channel_and_stub(self) -> None:
+        super()._initialize_channel_and_stub()
+        self._client = _GatedStub(self._client)  # type: ignore[assignment]  # the stock attribute is typed None
 
 
 class _FastGrpcMixin:

@@ -184,3 +184,28 @@ worker.join()
     assert "skipping fork() handlers" not in result.stderr
     spans = otlp.wait_for(lambda r: (names := sorted(s.name for s in r.spans())) == ["before-fork", "in-child"] and names, timeout=10)
     assert spans and "spooled" not in result.stderr
+
+
+@pytest.mark.slow
+def test_a_fork_while_a_metric_export_is_in_flight_leaves_the_child_a_working_exporter(otlp):
+    otlp.delay = 0.5
+    app = """
+import multiprocessing, threading, time
+from opentelemetry import metrics, trace
+metrics.get_meter("fork").create_counter("orders").add(1)
+threading.Thread(target=metrics.get_meter_provider().force_flush).start()  # answered after 500 ms
+time.sleep(0.2)
+
+def child():
+    with trace.get_tracer("fork").start_as_current_span("in-child"):
+        pass
+
+worker = multiprocessing.get_context("fork").Process(target=child)
+worker.start()
+worker.join()
+"""
+    result = run_python(app, _env(otlp, OTEL_LOGS_EXPORTER="none", OTEL_METRIC_EXPORT_INTERVAL="60000"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "skipping fork() handlers" not in result.stderr
+    assert otlp.wait_for(lambda r: [s.name for s in r.spans()] == ["in-child"], timeout=10)
+    assert "spooled" not in result.stderr
