@@ -2,7 +2,8 @@
 
 Every worker exports its own telemetry, none re-sends what the parent had
 queued before the fork, and the Prometheus endpoint is bound once (no worker
-fights the master for the port).
+fights the master for the port). A fork while an OTLP/gRPC export is in flight still
+leaves the child an exporter that works.
 """
 
 from __future__ import annotations
@@ -158,46 +159,33 @@ if __name__ == "__main__":
     assert sum(s.name == "queued-in-parent" for s in spans) == 1
 
 
-@pytest.mark.slow
-def test_a_fork_while_an_export_is_in_flight_leaves_the_child_a_working_exporter(otlp):
-    # gRPC skips its fork handlers when a call is in flight at the fork; the child's first export
-    # then failed ("Closed on fork") and a short-lived worker left its span spooled, not delivered
-    otlp.delay = 0.5  # a slow collector: the parent's export is still in flight when it forks
-    app = """
-import multiprocessing, time
-from opentelemetry import trace
-tracer = trace.get_tracer("fork")
+IN_FLIGHT = {
+    "span export": """
 with tracer.start_as_current_span("before-fork"):
     pass
 time.sleep(0.3)  # exported after 100 ms, answered after 600 ms
-
-def child():
-    with tracer.start_as_current_span("in-child"):
-        pass
-
-worker = multiprocessing.get_context("fork").Process(target=child)
-worker.start()
-worker.join()
-"""
-    result = run_python(app, _env(otlp, OTEL_METRICS_EXPORTER="none", OTEL_LOGS_EXPORTER="none"))
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "skipping fork() handlers" not in result.stderr
-    spans = otlp.wait_for(lambda r: (names := sorted(s.name for s in r.spans())) == ["before-fork", "in-child"] and names, timeout=10)
-    assert spans and "spooled" not in result.stderr
-
-
-@pytest.mark.slow
-def test_a_fork_while_a_metric_export_is_in_flight_leaves_the_child_a_working_exporter(otlp):
-    otlp.delay = 0.5
-    app = """
-import multiprocessing, threading, time
-from opentelemetry import metrics, trace
+""",
+    "metric export": """
 metrics.get_meter("fork").create_counter("orders").add(1)
 threading.Thread(target=metrics.get_meter_provider().force_flush).start()  # answered after 500 ms
 time.sleep(0.2)
+""",
+}
 
+
+@pytest.mark.slow
+@pytest.mark.parametrize("in_flight", list(IN_FLIGHT))
+def test_a_fork_while_an_export_is_in_flight_leaves_the_child_a_working_exporter(otlp, in_flight):
+    # gRPC skips its fork handlers when a call is in flight at the fork; the child's first export
+    # then failed ("Closed on fork") and a short-lived worker left its span spooled, not delivered
+    otlp.delay = 0.5  # a slow collector: the parent's export is still in flight when it forks
+    app = f"""
+import multiprocessing, threading, time
+from opentelemetry import metrics, trace
+tracer = trace.get_tracer("fork")
+{IN_FLIGHT[in_flight]}
 def child():
-    with trace.get_tracer("fork").start_as_current_span("in-child"):
+    with tracer.start_as_current_span("in-child"):
         pass
 
 worker = multiprocessing.get_context("fork").Process(target=child)
@@ -207,5 +195,5 @@ worker.join()
     result = run_python(app, _env(otlp, OTEL_LOGS_EXPORTER="none", OTEL_METRIC_EXPORT_INTERVAL="60000"))
     assert result.returncode == 0, result.stderr[-3000:]
     assert "skipping fork() handlers" not in result.stderr
-    assert otlp.wait_for(lambda r: [s.name for s in r.spans()] == ["in-child"], timeout=10)
+    assert otlp.wait_for(lambda r: "in-child" in [s.name for s in r.spans()], timeout=10)
     assert "spooled" not in result.stderr
