@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
@@ -40,9 +40,7 @@ from otel_trading.export.wire import LogEncoder, SpanEncoder
 TRACE_EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 LOGS_EXPORT_METHOD = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
 DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024 - 64 * 1024  # the collector's default limit is 4 MiB per message
-
-
-FORK_WAIT_SECONDS = 1.0
+FORK_WAIT_SECONDS = 1.0  # the longest a fork waits for export calls in flight
 
 
 class _CallsInFlight:
@@ -91,30 +89,20 @@ class _CallsInFlight:
 _IN_FLIGHT = _CallsInFlight()
 
 
-class _RawStub:
-    """A stub whose ``Export`` takes already-encoded request bytes (and a fork waits for)."""
-
-    def __init__(self, channel, method: str, response_deserializer) -> None:
-        self._call = channel.unary_unary(
-            method,
-            request_serializer=None,  # bytes go through as they are
-            response_deserializer=response_deserializer,
-        )
-
-    def Export(self, request: bytes, **kwargs: Any) -> Any:  # noqa: N802 - the stub API the SDK mixin calls
-        with _IN_FLIGHT:
-            return self._call(request, **kwargs)
-
-
 class _GatedStub:
-    """A generated stub whose ``Export`` a fork waits for."""
+    """A stub whose ``Export`` a fork waits for (see ``_CallsInFlight``)."""
 
-    def __init__(self, stub: Any) -> None:
-        self._stub = stub
+    def __init__(self, export: Callable[..., Any]) -> None:
+        self._export = export
 
-    def Export(self, *args: Any, **kwargs: Any) -> Any:  # noqa: N802 - the stub API the SDK exporter calls
+    def Export(self, *args: Any, **kwargs: Any) -> Any:  # noqa: N802 - the stub API the SDK exporters call
         with _IN_FLIGHT:
-            return self._stub.Export(*args, **kwargs)
+            return self._export(*args, **kwargs)
+
+
+def _raw_stub(channel, method: str, response_deserializer) -> _GatedStub:
+    """A stub whose ``Export`` takes already-encoded request bytes."""
+    return _GatedStub(channel.unary_unary(method, request_serializer=None, response_deserializer=response_deserializer))
 
 
 class GatedOTLPMetricExporter(OTLPMetricExporter):
@@ -122,7 +110,7 @@ class GatedOTLPMetricExporter(OTLPMetricExporter):
 
     def _initialize_channel_and_stub(self) -> None:
         super()._initialize_channel_and_stub()
-        self._client = _GatedStub(self._client)  # type: ignore[assignment]  # the stock attribute is typed None
+        self._client = _GatedStub(self._client.Export)  # type: ignore[assignment, attr-defined]  # the stock attribute is typed None
 
 
 class _FastGrpcMixin:
@@ -135,7 +123,7 @@ class _FastGrpcMixin:
 
     def _initialize_channel_and_stub(self) -> None:
         super()._initialize_channel_and_stub()  # type: ignore[misc]
-        self._client = _RawStub(self._channel, self._method, self._response.FromString)
+        self._client = _raw_stub(self._channel, self._method, self._response.FromString)
 
     def _encode(self, data: Sequence) -> bytes:
         encoder = self.__dict__.get("_encoder")
@@ -215,7 +203,7 @@ def single_attempt(exporter, method: str, response_deserializer):
         if exporter._shutdown or exporter._channel is None:
             return Outcome.RETRY, "exporter shut down"
         if stub[0] is not exporter._channel:
-            stub[:] = [exporter._channel, _RawStub(exporter._channel, method, response_deserializer)]
+            stub[:] = [exporter._channel, _raw_stub(exporter._channel, method, response_deserializer)]
         with exporter._metrics.export_operation(items) as result:
             try:
                 stub[1].Export(body, metadata=exporter._headers, timeout=exporter._timeout)
