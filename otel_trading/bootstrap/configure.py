@@ -35,8 +35,7 @@ class Telemetry:
         self.logger_provider: Any = None  # opentelemetry.sdk._logs.LoggerProvider
         self.local_dir: Path | None = None  # where the embedded default writes, when no collector was found at start
         self.processors: dict[str, list] = {}  # the export processors by signal, for the exit summary
-        self._shutdown_started = False
-        self._shutdown_thread: int | None = None
+        self._shutdown_thread: int | None = None  # the thread that started shutdown(), once one has
         self._shutdown_done = threading.Event()
 
     @property
@@ -53,11 +52,11 @@ class Telemetry:
 
     def shutdown(self, timeout: float | None = None) -> bool:
         """Flush and stop exporting; bounded like ``force_flush``. Safe to call twice: a second call
-        (SIGTERM arriving during the exit flush) waits for the first instead of cutting it short."""
+        from another thread waits for the first instead of cutting it short; one from the thread
+        running it (a signal handler that interrupted it) returns at once, as it cannot wait for itself."""
         timeout = timeout or self.settings.shutdown_timeout
-        if self._shutdown_started:
-            return self._shutdown_done.wait(timeout)
-        self._shutdown_started = True
+        if self._shutdown_thread is not None:
+            return False if self.shutting_down_here() else self._shutdown_done.wait(timeout)
         self._shutdown_thread = threading.get_ident()
         done = _bounded(self._by_signal("shutdown"), timeout, "shutdown")
         from otel_trading.export.processors import exit_summary

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from otel_trading.export.wire import LogEncoder as LogEncoder
     from otel_trading.export.wire import SpanEncoder as SpanEncoder
 
-# stock exporter class (module, name) -> its fast equivalent (module, name)
+# stock exporter class (module, name) -> otel-trading's equivalent (module, name)
 _FAST = {
     ("opentelemetry.exporter.otlp.proto.grpc.trace_exporter", "OTLPSpanExporter"): ("otel_trading.export.otlp_grpc", "FastOTLPSpanExporter"),
     ("opentelemetry.exporter.otlp.proto.grpc._log_exporter", "OTLPLogExporter"): ("otel_trading.export.otlp_grpc", "FastOTLPLogExporter"),
@@ -65,8 +65,9 @@ def faster(exporter_cls: type, enabled: bool = True) -> type:
     ``OTLPSpanExporter`` / ``OTLPLogExporter`` of the gRPC and HTTP packages map to
     :class:`FastOTLPSpanExporter` / :class:`FastOTLPLogExporter` / their HTTP twins (same
     constructor arguments), the gRPC ``OTLPMetricExporter`` to the same exporter with its calls
-    waited for by a fork (as the fast gRPC exporters' are); anything else is returned unchanged. ``enabled=False`` (the
-    ``fast_export`` setting, ``OTEL_TRADING_FAST_EXPORT``) turns the substitution off.
+    waited for by a fork (as the fast gRPC exporters' are); anything else is returned unchanged.
+    ``enabled=False`` (the ``fast_export`` setting, ``OTEL_TRADING_FAST_EXPORT``) turns the
+    substitution off.
     Matched by the class's module and name, so the other transport's stack is never imported.
     """
     fast = _FAST.get((exporter_cls.__module__, exporter_cls.__qualname__)) if enabled else None
