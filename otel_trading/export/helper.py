@@ -63,6 +63,7 @@ class Helper:
         self._handed = {SPANS: 0, LOGS: 0}  # items handed to the exporters so far, per signal
         self._held: dict[int, deque] = {SPANS: deque(), LOGS: deque()}  # (handed mark, seq, exported, failed) not yet durable
         self._held_lock = threading.Lock()
+        self._release_lock = threading.Lock()  # one releaser at a time: the final counts follow every ack taken
         self._stopped = threading.Event()
 
     def run(self, drain_timeout: float) -> None:
@@ -150,14 +151,15 @@ class Helper:
 
     def _release(self, everything: bool = False) -> None:
         """Acknowledge the frames whose items are no longer only in this process's memory."""
-        for kind, held in self._held.items():
-            durable = None if everything else self._durable(kind)
-            while True:
-                with self._held_lock:
-                    if not held or (durable is not None and held[0][0] > durable):
-                        break
-                    _, seq, exported, failed = held.popleft()
-                self._ack(seq, exported, failed)
+        with self._release_lock:  # a frame taken off ``held`` is acknowledged before another release looks
+            for kind, held in self._held.items():
+                durable = None if everything else self._durable(kind)
+                while True:
+                    with self._held_lock:
+                        if not held or (durable is not None and held[0][0] > durable):
+                            break
+                        _, seq, exported, failed = held.popleft()
+                    self._ack(seq, exported, failed)
 
     def _release_loop(self) -> None:
         while not self._stopped.wait(0.005):

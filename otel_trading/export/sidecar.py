@@ -318,6 +318,7 @@ class Sidecar:
                 sig.unconfirmed += sig.in_flight + len(sig.items)
                 sig.in_flight = 0
                 sig.items.clear()
+            self._unacked.clear()  # an acknowledgement after the bound must not count them delivered as well
         self._count()
         self._report(final=True)
 

@@ -50,9 +50,11 @@ def otlp_env(*args, **extra):
 STATS = """
 import json, sys
 from otel_trading.export import sidecar
-def print_stats():
-    import otel_trading
+def print_stats(helper_gone=False):
+    import otel_trading, time
     otel_trading.current().shutdown()
+    while helper_gone and sidecar.current()._proc.poll() is None:
+        time.sleep(0.05)  # its acknowledgements after the exit bound have come in too
     print("STATS " + json.dumps(sidecar.current().stats()), file=sys.stderr, flush=True)
 """
 
@@ -314,6 +316,29 @@ def test_full_buffer_drops_are_counted_exactly_and_warned(otlp):
     assert stats["delivered"] <= received <= stats["delivered"] + stats["unconfirmed"], (received, everything)  # sent, not confirmed before the exit bound
 
 
+LATE = STATS + """
+from opentelemetry import trace
+tracer = trace.get_tracer("bot")
+for i in range(10):
+    with tracer.start_as_current_span("tick", attributes={"i": i}):
+        pass
+print_stats(helper_gone=True)
+"""
+
+
+@pytest.mark.slow
+def test_spans_confirmed_after_the_exit_bound_are_counted_once(otlp):
+    """The app stops waiting at 0.9x the bound, the helper a little later: its acknowledgement in between
+    must not make the spans both unconfirmed and delivered (the counts and exit line add up)."""
+    otlp.delay = 2.85  # answered after the app's 2.7 s, before the helper's 3 s
+    env = otlp_env(otlp, OTEL_TRADING_SHUTDOWN_TIMEOUT="3", OTEL_LOGS_EXPORTER="none", OTEL_TRADING_SPOOL="false")
+    result = run_python(LATE, env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    stats = _stats(result.stderr)["spans"]
+    assert stats["produced"] == stats["delivered"] + stats["unconfirmed"] == 10 and stats["pending"] == 0, stats
+    assert stats["delivered"] <= len(otlp.spans()) <= 10
+
+
 def _wait_exit(pid: int, timeout: float = 15.0) -> None:
     import time
 
@@ -481,3 +506,37 @@ print_stats()
     assert console_ticks[7]["context"]["trace_id"] == "0x" + parent.trace_id
     assert console_ticks[7]["attributes"] == {"i": 7, "symbol": "BTC-USD", "legs": [1.5, 2.5]}
     assert console_ticks[7]["resource"]["attributes"]["service.name"] == "test-bot"
+
+
+def test_the_helpers_final_counts_follow_every_acknowledgement_already_taken():
+    """A frame released by the helper's release thread as its exporters stop is acknowledged before the
+    final counts: the app stops reading at the final word and would count that frame unconfirmed."""
+    import socket
+    import threading
+
+    from otel_trading.export.helper import Helper
+    from otel_trading.export.records import FINAL, LOGS, SPANS
+
+    ours, theirs = socket.socketpair()
+    helper = Helper(theirs, {SPANS: [], LOGS: []}, {SPANS: 512, LOGS: 512})
+    sent, acking = [], threading.Event()
+    real_ack = helper._ack
+
+    def slow_ack(seq, exported, failed, waiting=None):
+        if seq != FINAL:
+            acking.set()
+            threading.Event().wait(0.3)  # building the counts takes a while
+        sent.append(seq)
+        real_ack(seq, exported, failed, waiting)
+
+    helper._ack = slow_ack
+    helper._held[SPANS].append((10, 7, 10, 0))
+    releasing = threading.Thread(target=helper._release)
+    releasing.start()
+    assert acking.wait(5)
+    helper._release(everything=True)  # what run() does once the exporters have stopped
+    helper._ack(FINAL, 0, 0)
+    releasing.join()
+    assert sent == [7, FINAL]
+    ours.close()
+    theirs.close()
