@@ -40,13 +40,22 @@ if TYPE_CHECKING:
     from otel_trading.export.wire import LogEncoder as LogEncoder
     from otel_trading.export.wire import SpanEncoder as SpanEncoder
 
+_GRPC_SPANS = ("opentelemetry.exporter.otlp.proto.grpc.trace_exporter", "OTLPSpanExporter")
+_GRPC_LOGS = ("opentelemetry.exporter.otlp.proto.grpc._log_exporter", "OTLPLogExporter")
+_GRPC_METRICS = ("opentelemetry.exporter.otlp.proto.grpc.metric_exporter", "OTLPMetricExporter")
 # stock exporter class (module, name) -> otel-trading's equivalent (module, name)
 _FAST = {
-    ("opentelemetry.exporter.otlp.proto.grpc.trace_exporter", "OTLPSpanExporter"): ("otel_trading.export.otlp_grpc", "FastOTLPSpanExporter"),
-    ("opentelemetry.exporter.otlp.proto.grpc._log_exporter", "OTLPLogExporter"): ("otel_trading.export.otlp_grpc", "FastOTLPLogExporter"),
-    ("opentelemetry.exporter.otlp.proto.grpc.metric_exporter", "OTLPMetricExporter"): ("otel_trading.export.otlp_grpc", "GatedOTLPMetricExporter"),
+    _GRPC_SPANS: ("otel_trading.export.otlp_grpc", "FastOTLPSpanExporter"),
+    _GRPC_LOGS: ("otel_trading.export.otlp_grpc", "FastOTLPLogExporter"),
+    _GRPC_METRICS: ("otel_trading.export.otlp_grpc", "GatedOTLPMetricExporter"),
     ("opentelemetry.exporter.otlp.proto.http.trace_exporter", "OTLPSpanExporter"): ("otel_trading.export.otlp_http", "FastOTLPHTTPSpanExporter"),
     ("opentelemetry.exporter.otlp.proto.http._log_exporter", "OTLPLogExporter"): ("otel_trading.export.otlp_http", "FastOTLPHTTPLogExporter"),
+}
+# with the fast encoders off: the stock gRPC exporters, their calls still waited for by a fork
+_STOCK = {
+    _GRPC_SPANS: ("otel_trading.export.otlp_grpc", "GatedOTLPSpanExporter"),
+    _GRPC_LOGS: ("otel_trading.export.otlp_grpc", "GatedOTLPLogExporter"),
+    _GRPC_METRICS: ("otel_trading.export.otlp_grpc", "GatedOTLPMetricExporter"),
 }
 # imported on first use: only the chosen transport's stack is loaded at start-up
 _LAZY = {
@@ -60,17 +69,17 @@ _LAZY = {
 
 
 def faster(exporter_cls: type, enabled: bool = True) -> type:
-    """The fast equivalent of a stock exporter class, or the class itself.
+    """otel-trading's equivalent of a stock exporter class, or the class itself.
 
     ``OTLPSpanExporter`` / ``OTLPLogExporter`` of the gRPC and HTTP packages map to
     :class:`FastOTLPSpanExporter` / :class:`FastOTLPLogExporter` / their HTTP twins (same
     constructor arguments), the gRPC ``OTLPMetricExporter`` to the same exporter with its calls
     waited for by a fork (as the fast gRPC exporters' are); anything else is returned unchanged.
-    ``enabled=False`` (the ``fast_export`` setting, ``OTEL_TRADING_FAST_EXPORT``) turns the
-    substitution off.
+    ``enabled=False`` (the ``fast_export`` setting, ``OTEL_TRADING_FAST_EXPORT``) keeps the stock
+    encoders: the gRPC exporters are then only gated for forks.
     Matched by the class's module and name, so the other transport's stack is never imported.
     """
-    fast = _FAST.get((exporter_cls.__module__, exporter_cls.__qualname__)) if enabled else None
+    fast = (_FAST if enabled else _STOCK).get((exporter_cls.__module__, exporter_cls.__qualname__))
     if fast is None:
         return exporter_cls
     found: type = getattr(importlib.import_module(fast[0]), fast[1])

@@ -105,12 +105,26 @@ def _raw_stub(channel, method: str, response_deserializer) -> _GatedStub:
     return _GatedStub(channel.unary_unary(method, request_serializer=None, response_deserializer=response_deserializer))
 
 
-class GatedOTLPMetricExporter(OTLPMetricExporter):
-    """The stock OTLP/gRPC metric exporter, its calls waited for by a fork like the span and log exports."""
+class _GatedClient:
+    """A stock OTLP/gRPC exporter whose calls a fork waits for, like the fast exporters' (same encoder, same bytes)."""
+
+    _client: Any
 
     def _initialize_channel_and_stub(self) -> None:
-        super()._initialize_channel_and_stub()
-        self._client = _GatedStub(self._client.Export)  # type: ignore[assignment, attr-defined]  # the stock attribute is typed None
+        super()._initialize_channel_and_stub()  # type: ignore[misc]
+        self._client = _GatedStub(self._client.Export)
+
+
+class GatedOTLPMetricExporter(_GatedClient, OTLPMetricExporter):
+    """The stock OTLP/gRPC metric exporter, gated (its encoding has no faster equivalent here)."""
+
+
+class GatedOTLPSpanExporter(_GatedClient, OTLPSpanExporter):
+    """The stock OTLP/gRPC span exporter, gated (``OTEL_TRADING_FAST_EXPORT=false``)."""
+
+
+class GatedOTLPLogExporter(_GatedClient, OTLPLogExporter):
+    """The stock OTLP/gRPC log exporter, gated (``OTEL_TRADING_FAST_EXPORT=false``)."""
 
 
 class _FastGrpcMixin:

@@ -225,6 +225,7 @@ def test_fast_http_exporters_deliver_spans_and_logs(otlp):
 
 
 def test_faster_maps_only_the_stock_otlp_exporters():
+    """Fast encoders for the OTLP exporters; with them off, the stock gRPC exporters still gated for forks."""
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
         OTLPSpanExporter as GrpcSpans,
     )
@@ -238,7 +239,9 @@ def test_faster_maps_only_the_stock_otlp_exporters():
     assert faster(GrpcSpans) is FastOTLPSpanExporter
     assert faster(HttpLogs) is FastOTLPHTTPLogExporter
     assert faster(ConsoleSpanExporter) is ConsoleSpanExporter
-    assert faster(GrpcSpans, enabled=False) is GrpcSpans
+    stock = faster(GrpcSpans, enabled=False)  # the stock encoder; only its calls gated for forks
+    assert issubclass(stock, GrpcSpans) and stock._translate_data is GrpcSpans._translate_data
+    assert faster(HttpLogs, enabled=False) is HttpLogs
 
 
 @pytest.mark.slow

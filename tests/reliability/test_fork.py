@@ -159,17 +159,19 @@ if __name__ == "__main__":
     assert sum(s.name == "queued-in-parent" for s in spans) == 1
 
 
-IN_FLIGHT = {
-    "span export": """
+SPAN_EXPORT = """
 with tracer.start_as_current_span("before-fork"):
     pass
 time.sleep(0.3)  # exported after 100 ms, answered after 600 ms
-""",
-    "metric export": """
+"""
+IN_FLIGHT = {  # what is in flight at the fork, and the settings
+    "span export": (SPAN_EXPORT, {}),
+    "span export, stock exporter": (SPAN_EXPORT, {"OTEL_TRADING_FAST_EXPORT": "false", "OTEL_TRADING_SPOOL": "false"}),
+    "metric export": ("""
 metrics.get_meter("fork").create_counter("orders").add(1)
 threading.Thread(target=metrics.get_meter_provider().force_flush).start()  # answered after 500 ms
 time.sleep(0.2)
-""",
+""", {}),
 }
 
 
@@ -183,7 +185,7 @@ def test_a_fork_while_an_export_is_in_flight_leaves_the_child_a_working_exporter
 import multiprocessing, threading, time
 from opentelemetry import metrics, trace
 tracer = trace.get_tracer("fork")
-{IN_FLIGHT[in_flight]}
+{IN_FLIGHT[in_flight][0]}
 def child():
     with tracer.start_as_current_span("in-child"):
         pass
@@ -192,7 +194,7 @@ worker = multiprocessing.get_context("fork").Process(target=child)
 worker.start()
 worker.join()
 """
-    result = run_python(app, _env(otlp, OTEL_LOGS_EXPORTER="none", OTEL_METRIC_EXPORT_INTERVAL="60000"))
+    result = run_python(app, _env(otlp, OTEL_LOGS_EXPORTER="none", OTEL_METRIC_EXPORT_INTERVAL="60000", **IN_FLIGHT[in_flight][1]))
     assert result.returncode == 0, result.stderr[-3000:]
     assert "skipping fork() handlers" not in result.stderr
     assert otlp.wait_for(lambda r: "in-child" in [s.name for s in r.spans()], timeout=10)
