@@ -68,8 +68,8 @@ ITEMS: dict[str, dict[str, tuple[str, dict[str, str]]]] = {
 }
 
 
-# A log line's processes land at one of two speeds (~18 or ~30-37 us on the 2-core VM, whatever the
-# configuration, pinned or not): twice the processes for these cheap items in a full run, so the medians settle.
+# A log line's runs land at one of two speeds (~18 or ~30-37 us on the 2-core VM, whatever the configuration,
+# pinned or not; see _timing.per_call_ns): twice the processes for these cheap items in a full run.
 LOG_ITEMS = frozenset({"structlog_own", "structlog_default", "stdlib", "otlp_logs"})
 
 
@@ -101,17 +101,19 @@ class Launcher:
         return env
 
     def run_app(self, config: str, app: str, extra: dict[str, str], *args: str) -> dict:
-        """Run ``app`` to completion (its output discarded) and return the JSON it wrote."""
-        with tempfile.NamedTemporaryFile(suffix=".json") as out:
+        """Run ``app`` to completion and return the JSON it wrote. Its output goes to a file, not a pipe: the
+        stdlib app logs every line to stderr, and a pipe's reader waking per write added 20-30% to each line."""
+        with tempfile.NamedTemporaryFile(suffix=".json") as out, tempfile.TemporaryFile() as err:
             proc = subprocess.run(
                 self.argv(config, os.path.join(APPS, app), "--out", out.name, *args),
                 env=self.env(extra), cwd=APPS, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE, timeout=600,
+                stderr=err, timeout=600,
             )
             text = open(out.name).read()
-        if proc.returncode != 0 or not text:
-            tail = proc.stderr.decode(errors="replace").strip().splitlines()[-1:]
-            raise RuntimeError(f"{config} {app} exit {proc.returncode}: {tail}")
+            if proc.returncode != 0 or not text:
+                err.seek(max(os.fstat(err.fileno()).st_size - 4096, 0))
+                tail = err.read().decode(errors="replace").strip().splitlines()[-1:]
+                raise RuntimeError(f"{config} {app} exit {proc.returncode}: {tail}")
         return json.loads(text)
 
 
@@ -256,7 +258,7 @@ def run(quick: bool, only: set[str] | None = None) -> dict:
     ref = reference.ensure(create=not quick and _uses_reference(only))
     # start-up is measured on a pip-installed copy (see bench/installed.py); the dev venv when there is none
     ours_installed = installed.ensure(create=not quick) if not only or only & {"startup", "importtime"} else None
-    n, rounds, reps = (2_000, 1, 1) if quick else (20_000, 5, 3)
+    n, rounds, reps = (2_000, 1, 1) if quick else (2_000, 5, 30)  # many short runs a process: see _timing.per_call_ns
     results: dict[str, Any] = {
         "reference_venv": ref is not None,
         "startup_install": "pip install (bench/.venv-ours)" if ours_installed else "dev venv (editable install, test extras)",
