@@ -196,6 +196,7 @@ class Sidecar:
         self.restarts = 0
         self.unavailable = False  # the helper could not be kept running: in-process export (or dropped and counted)
         self._stopping = False
+        self._counted = False  # the final counts are taken: nothing sent or counted after them
         self._deadline: float | None = None
         self._last_report = time.monotonic()
         self._next_report = self._last_report  # the first drop is reported at once
@@ -319,6 +320,7 @@ class Sidecar:
                 sig.in_flight = 0
                 sig.items.clear()
             self._unacked.clear()  # an acknowledgement after the bound must not count them delivered as well
+            self._counted = True  # nor a frame the flusher is still building be sent and counted again
         self._count()
         self._report(final=True)
 
@@ -453,10 +455,12 @@ class Sidecar:
                     sig.in_flight -= take
             return
         while items:
-            take = min(len(items), FRAME_ITEMS)
             with self._lock:
+                if self._counted:  # the exit bound has passed: _stop counted what is left as unconfirmed
+                    return
+                take = min(len(items), FRAME_ITEMS)
                 sig.in_flight += take  # counted before popping: the producer's capacity check never undercounts
-            batch = [items.popleft() for _ in range(take)]
+                batch = [items.popleft() for _ in range(take)]
             records = []
             record = sig.recorder.record
             for item in batch:
@@ -467,18 +471,15 @@ class Sidecar:
                     records.append(record(item))
                 except Exception:  # noqa: BLE001 - a malformed item is counted, never fatal
                     pass
+            payload = dumps(records) if records and not self.unavailable else None
             with self._lock:
-                sig.in_flight -= take - len(records)
-                sig.other_drops += take - len(records)
-            if not records:
-                continue
-            if self.unavailable:
-                with self._lock:
-                    sig.in_flight -= len(records)
-                    sig.other_drops += len(records)
-                continue
-            payload = dumps(records)
-            with self._lock:
+                if self._counted:  # the bound passed while this frame was built: counted unconfirmed, not sent
+                    return
+                lost = take - len(records) if payload is not None else take  # not encodable, or no helper
+                sig.in_flight -= lost
+                sig.other_drops += lost
+                if payload is None:
+                    continue
                 self._seq += 1
                 seq = self._seq
                 self._unacked[seq] = (sig, payload, len(records))
@@ -496,7 +497,7 @@ class Sidecar:
     # ------------------------------------------------------------------ helper process
 
     def _ensure_helper(self) -> None:
-        if self._sock is not None or self.unavailable:
+        if self._sock is not None or self.unavailable or self._counted:  # counted: exiting, nothing more to send
             return
         proc = self._proc
         if proc is not None:
