@@ -513,6 +513,7 @@ def test_the_helpers_final_counts_follow_every_acknowledgement_already_taken():
     final counts: the app stops reading at the final word and would count that frame unconfirmed."""
     import socket
     import threading
+    import time
 
     from otel_trading.export.helper import Helper
     from otel_trading.export.records import FINAL, LOGS, SPANS
@@ -525,7 +526,7 @@ def test_the_helpers_final_counts_follow_every_acknowledgement_already_taken():
     def slow_ack(seq, exported, failed, waiting=None):
         if seq != FINAL:
             acking.set()
-            threading.Event().wait(0.3)  # building the counts takes a while
+            time.sleep(0.3)  # building the counts takes a while
         sent.append(seq)
         real_ack(seq, exported, failed, waiting)
 
