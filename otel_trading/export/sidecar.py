@@ -445,14 +445,13 @@ class Sidecar:
     def _send_queued(self, sig: _Signal) -> None:
         items = sig.items
         if sig.fallback:
-            take = len(items)
             with self._lock:
+                if self._counted:  # the exit bound has passed: _stop counted what is left as unconfirmed
+                    return
+                take = len(items)
                 sig.in_flight += take  # held until handed over: flush() and close() wait for them
-            try:
-                self._hand_over(sig, [items.popleft() for _ in range(take)])
-            finally:
-                with self._lock:
-                    sig.in_flight -= take
+                batch = [items.popleft() for _ in range(take)]
+            self._hand_over(sig, batch, held=take)
             return
         while items:
             with self._lock:
@@ -577,28 +576,37 @@ class Sidecar:
                     report(f"{sig.name}: the in-process export path could not be built ({exc!r:.80})")
         return out
 
-    def _hand_over(self, sig: _Signal, items: list) -> None:
+    def _hand_over(self, sig: _Signal, items: list, held: int = 0) -> None:
         """Items to the in-process processors: SDK spans / log records as they are, queued records decoded
-        (encoded spans queued as they are where the processor takes them, else parsed back to SDK spans)."""
-        if any(type(item) is tuple for item in items):
-            records = [item for item in items if type(item) is tuple]
-            decoder = Decoder()
-            items = [item for item in items if type(item) is not tuple] + (decoder.spans if sig.kind == SPANS else decoder.logs)(dumps(records))
-        for processor in sig.fallback:
-            if sig.kind == LOGS:
+        (encoded spans queued as they are where the processor takes them, else parsed back to SDK spans).
+        ``held``: how many of them the flusher holds in ``in_flight``, released here in the same step that
+        counts them handed over; if the exit bound passed meanwhile, ``_stop`` has counted them unconfirmed."""
+        handed = 0
+        try:
+            if any(type(item) is tuple for item in items):
+                records = [item for item in items if type(item) is tuple]
+                decoder = Decoder()
+                items = [item for item in items if type(item) is not tuple] + (decoder.spans if sig.kind == SPANS else decoder.logs)(dumps(records))
+            for processor in sig.fallback:
+                if sig.kind == LOGS:
+                    for item in items:
+                        processor.on_emit(item)
+                    continue
+                encoded = getattr(processor, "takes_encoded_spans", False) is True
                 for item in items:
-                    processor.on_emit(item)
-                continue
-            encoded = getattr(processor, "takes_encoded_spans", False) is True
-            for item in items:
-                if type(item) is not EncodedSpan:
-                    processor.on_end(item)
-                elif encoded:
-                    processor.queue(item)
-                else:
-                    processor.on_end(readable_span(item))
-        with self._lock:
-            sig.in_process += len(items)
+                    if type(item) is not EncodedSpan:
+                        processor.on_end(item)
+                    elif encoded:
+                        processor.queue(item)
+                    else:
+                        processor.on_end(readable_span(item))
+            handed = len(items)
+        finally:
+            with self._lock:
+                if not self._counted:  # counted once: handed over, or (the bound passed) unconfirmed
+                    sig.in_flight -= held
+                    sig.in_process += handed
+                    sig.other_drops += max(held - handed, 0)  # a processor raised: dropped and counted, not lost
 
     def _close_fallback(self, sig: _Signal, deadline: float) -> None:
         """Shut the in-process processors down within the bound; their exit summaries, as in-process."""

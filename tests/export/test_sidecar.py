@@ -541,3 +541,36 @@ def test_the_helpers_final_counts_follow_every_acknowledgement_already_taken():
     assert sent == [7, FINAL]
     ours.close()
     theirs.close()
+
+
+def test_items_handed_in_process_as_the_exit_bound_passes_are_counted_once(monkeypatch):
+    """After the helper could not be kept running, the flusher hands items to the in-process processors; if
+    the exit bound passes mid-hand-over they were counted unconfirmed and then handed over as well (and
+    ``pending`` went negative): the counts and the exit line must add up."""
+    import threading
+    import time
+
+    from otel_trading.export import sidecar
+    from otel_trading.export.records import SPANS
+
+    monkeypatch.setattr(sidecar.Sidecar, "_run", lambda self: None)  # this test is the flusher
+    car = sidecar.Sidecar(shutdown_timeout=0.3)
+    car.unavailable = True
+    spans = car.signals[SPANS]
+    handing = threading.Event()
+
+    class SlowProcessor:
+        def on_end(self, span: object) -> None:
+            handing.set()
+            time.sleep(0.05)
+
+    spans.fallback = [SlowProcessor()]
+    spans.items.extend(object() for _ in range(10))
+    flusher = threading.Thread(target=car._send_queued, args=(spans,))
+    flusher.start()
+    assert handing.wait(5)
+    car._deadline = time.monotonic()  # the bound has passed
+    car._stop()
+    flusher.join()
+    stats = car.stats()["spans"]
+    assert stats["produced"] == stats["in_process"] + stats["unconfirmed"] == 10 and stats["pending"] == 0, stats
