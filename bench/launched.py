@@ -76,8 +76,9 @@ LOG_ITEMS = frozenset({"structlog_own", "structlog_default", "stdlib", "otlp_log
 class Launcher:
     """Runs an app in one configuration against the shared receiver; knows where each venv is."""
 
-    def __init__(self, receiver: Receiver, reference_python: str | None, ours_python: str = OURS_PY) -> None:
+    def __init__(self, receiver: Receiver, reference_python: str | None, spool_dir: str, ours_python: str = OURS_PY) -> None:
         self.receiver = receiver
+        self.spool_dir = spool_dir
         self.pythons = {"none": ours_python, "ours": ours_python, "ours+sdkm": ours_python, "helper": ours_python, "ours+xp": ours_python, "reference": reference_python}
 
     def available(self, config: str) -> bool:
@@ -96,6 +97,9 @@ class Launcher:
             OTEL_SERVICE_NAME="bench-app",
             OTEL_EXPORTER_OTLP_ENDPOINT=self.receiver.endpoint,
             OTEL_EXPORTER_OTLP_INSECURE="true",
+            # this run's own spool: an earlier run's leftovers would be replayed into the receiver's counts, and
+            # a spool file that exists is opened at every start (the default folder is shared with the user's apps)
+            OTEL_TRADING_SPOOL_DIR=self.spool_dir,
         )
         env.update(extra)
         return env
@@ -264,9 +268,9 @@ def run(quick: bool, only: set[str] | None = None) -> dict:
         "startup_install": "pip install (bench/.venv-ours)" if ours_installed else "dev venv (editable install, test extras)",
         "load_before": os.getloadavg(),
     }
-    with Receiver() as receiver:
-        launcher = Launcher(receiver, ref)
-        startup_launcher = Launcher(receiver, ref, ours_installed or OURS_PY)
+    with Receiver() as receiver, tempfile.TemporaryDirectory(prefix="bench-spool-") as spool_dir:
+        launcher = Launcher(receiver, ref, spool_dir)
+        startup_launcher = Launcher(receiver, ref, spool_dir, ours_installed or OURS_PY)
         steps: list[tuple[str, Any]] = [
             (item, lambda item=item: cost_item(launcher, item, n, rounds * 2 if item in LOG_ITEMS and not quick else rounds, reps)) for item in ITEMS
         ]
