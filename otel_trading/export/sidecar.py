@@ -443,23 +443,16 @@ class Sidecar:
                 time.sleep(_PASS_INTERVAL)  # let items gather: one big frame instead of many small ones
 
     def _send_queued(self, sig: _Signal) -> None:
-        items = sig.items
         if sig.fallback:
-            with self._lock:
-                if self._counted:  # the exit bound has passed: _stop counted what is left as unconfirmed
-                    return
-                take = len(items)
-                sig.in_flight += take  # held until handed over: flush() and close() wait for them
-                batch = [items.popleft() for _ in range(take)]
-            self._hand_over(sig, batch, held=take)
+            batch = self._take(sig, len(sig.items))
+            if batch is not None:
+                self._hand_over(sig, batch, held=len(batch))
             return
-        while items:
-            with self._lock:
-                if self._counted:  # the exit bound has passed: _stop counted what is left as unconfirmed
-                    return
-                take = min(len(items), FRAME_ITEMS)
-                sig.in_flight += take  # counted before popping: the producer's capacity check never undercounts
-                batch = [items.popleft() for _ in range(take)]
+        while sig.items:
+            batch = self._take(sig, FRAME_ITEMS)
+            if batch is None:
+                return
+            take = len(batch)
             records = []
             record = sig.recorder.record
             for item in batch:
@@ -483,6 +476,17 @@ class Sidecar:
                 seq = self._seq
                 self._unacked[seq] = (sig, payload, len(records))
             self._send(seq, sig.kind, payload)
+
+    def _take(self, sig: _Signal, most: int) -> list | None:
+        """Up to ``most`` queued items, held in ``in_flight`` until sent or handed over (flush() and close() wait
+        for them; counted before popping, so the producer's capacity check never undercounts); None once the
+        exit bound has passed: ``_stop`` counted what is left as unconfirmed."""
+        with self._lock:
+            if self._counted:
+                return None
+            take = min(len(sig.items), most)
+            sig.in_flight += take
+            return [sig.items.popleft() for _ in range(take)]
 
     def _send(self, seq: int, kind: int, payload: bytes) -> None:
         sock = self._sock
