@@ -10,6 +10,16 @@ Forked children restart their export threads (the SDK does that itself) and,
 since multiprocessing children leave through ``os._exit`` without atexit,
 flush through multiprocessing's own finalizers.
 
+CPython runs a Python signal handler in the main thread only, between bytecodes.
+A SIGTERM that lands on another thread, or just before the main thread blocks
+in a lock (a pool worker going back to its task queue while the pool
+terminates), only marks the signal; without a handler the default action would
+have ended the process, with ours it waits for the main thread to wake, and
+``pool.terminate()`` can wait for that worker forever. So a thread watches the
+signal wake-up fd: a SIGTERM the handler has not taken within 0.1 s is followed
+by a no-op real-time signal to the main thread, which breaks its wait, and
+CPython runs the pending handler.
+
 ``multiprocessing`` is not imported for this: once it is, every stdlib
 ``LogRecord`` asks it for the process name (~2% of a log line). An app that
 forks multiprocessing children has imported it before the fork; the fork hook
@@ -22,11 +32,17 @@ from __future__ import annotations
 import atexit
 import os
 import signal
+import socket
 import sys
 import threading
+import time
 import weakref
+from collections.abc import Callable
 
 _registered: list[weakref.ref] = []  # telemetry already known to multiprocessing (inherited by children)
+_POKE = getattr(signal, "SIGRTMAX", None)  # a real-time signal apps leave alone; its handler does nothing
+_WAKE_PERIOD = 0.1
+_WAKE_TRIES = 50
 
 
 def install(telemetry) -> None:
@@ -37,6 +53,7 @@ def install(telemetry) -> None:
     if threading.current_thread() is threading.main_thread():
         previous = signal.getsignal(signal.SIGTERM)
         signal.signal(signal.SIGTERM, _on_sigterm(telemetry, previous))
+        _wake.watch()
 
 
 def _register_with_multiprocessing(telemetry) -> None:
@@ -52,8 +69,77 @@ def _flush_when_child_exits(telemetry) -> None:
     sys.modules["multiprocessing.util"].Finalize(telemetry, telemetry.shutdown, exitpriority=100)
 
 
+class _Wake:
+    """Breaks the main thread's wait when a SIGTERM is pending and our handler has not run."""
+
+    def __init__(self) -> None:
+        self.handler: Callable[..., None] | None = None  # our SIGTERM handler, once installed
+        self.handled = 0  # runs of it, counted by the handler itself
+        self._fds: tuple[socket.socket, socket.socket] | None = None
+        self._pid = 0  # the process the fds and the watching thread belong to
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self._in_child)
+
+    def watch(self) -> None:
+        """Take the wake-up fd (main thread only) unless the app holds it, and start the watching thread."""
+        if _POKE is None or self._pid == os.getpid():
+            return
+        if signal.getsignal(_POKE) not in (signal.SIG_DFL, _ignore):
+            return  # the app uses that signal
+        inherited = self._fds[1].fileno() if self._fds else -1
+        reader, writer = socket.socketpair()
+        writer.setblocking(False)
+        previous = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+        if previous not in (-1, inherited):  # the app's (asyncio's) wake-up fd: leave it
+            signal.set_wakeup_fd(previous)
+            reader.close()
+            writer.close()
+            return
+        signal.signal(_POKE, _ignore)
+        if self._fds is not None:  # the parent's, inherited: closing the child's copies leaves them to the parent
+            for end in self._fds:
+                end.close()
+        self._fds, self._pid = (reader, writer), os.getpid()
+        wake = (threading.get_ident(), _POKE)
+        threading.Thread(target=self._run, args=(reader, *wake), name="otel-trading-sigterm", daemon=True).start()
+
+    def _run(self, reader: socket.socket, main: int, poke: int) -> None:
+        while True:
+            handled = self.handled
+            try:
+                woken_by = reader.recv(64)
+            except OSError:
+                return
+            if not woken_by:
+                return
+            if signal.SIGTERM in woken_by:
+                self._poke_until_handled(handled, main, poke)
+
+    def _poke_until_handled(self, handled: int, main: int, poke: int) -> None:
+        for _ in range(_WAKE_TRIES):
+            time.sleep(_WAKE_PERIOD)
+            if self.handled != handled or signal.getsignal(signal.SIGTERM) is not self.handler:
+                return
+            if signal.getsignal(poke) is not _ignore:
+                return
+            signal.pthread_kill(main, poke)
+
+    def _in_child(self) -> None:
+        """The inherited wake-up fd is the parent's: take one of the child's, with a watching thread."""
+        if self._fds is not None and signal.getsignal(signal.SIGTERM) is self.handler:
+            self.watch()
+
+
+def _ignore(signum, frame) -> None:
+    """The poke's handler: breaking the main thread's wait is all the poke is for."""
+
+
+_wake = _Wake()
+
+
 def _on_sigterm(telemetry, previous):
     def handler(signum, frame):
+        _wake.handled += 1
         if telemetry.shutting_down_here():
             return  # the process is already ending: the interrupted exit flush finishes, the exit goes on
         telemetry.shutdown()
@@ -63,4 +149,5 @@ def _on_sigterm(telemetry, previous):
             signal.signal(signum, signal.SIG_DFL)
             os.kill(os.getpid(), signum)
 
+    _wake.handler = handler
     return handler

@@ -1,5 +1,7 @@
 """Shutdown and process life: exit, SIGTERM, fork, multiprocessing, configure()."""
 
+import contextlib
+import os
 import signal
 import subprocess
 import sys
@@ -48,6 +50,55 @@ time.sleep(60)
 """
     process = sigterm_when_ready(app, otlp_env(otlp, **SLOW_EXPORT))
     assert process.wait(timeout=30) == -signal.SIGTERM
+    assert [s.name for s in otlp.spans()] == ["before-sigterm"]
+
+
+BLOCKED_IN_C = """
+import signal, threading, time
+from opentelemetry import trace
+with trace.get_tracer("bot").start_as_current_span("before-sigterm"):
+    pass
+bystander = threading.Thread(target=time.sleep, args=(60,), daemon=True)
+bystander.start()
+blocked = threading.Lock()
+blocked.acquire()
+threading.Timer(0.3, signal.pthread_kill, (bystander.ident, signal.SIGTERM)).start()
+print("ready", flush=True)
+blocked.acquire()
+"""
+IN_A_FORKED_CHILD = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    exec(BLOCKED_IN_C)
+_, status = os.waitpid(pid, 0)
+print("child", os.waitstatus_to_exitcode(status), flush=True)
+"""
+
+
+@pytest.mark.parametrize("where", ["process", "forked child"])
+def test_sigterm_ends_a_process_whose_main_thread_is_blocked_in_c(otlp, where):
+    # A SIGTERM that lands just before the main thread blocks in a lock (a pool worker going back to
+    # its task queue while the pool terminates) only marks the signal: the Python handler runs in the
+    # main thread, which stays blocked, and pool.terminate() then waited for that worker forever.
+    # Sending the signal to another thread while the main thread is blocked makes that state on purpose.
+    app = BLOCKED_IN_C if where == "process" else f"BLOCKED_IN_C = {BLOCKED_IN_C!r}\n{IN_A_FORKED_CHILD}"
+    process = subprocess.Popen(
+        [str(BIN / "opentelemetry-instrument"), sys.executable, "-c", app],
+        env=otlp_env(otlp, **SLOW_EXPORT), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,  # the forked child too is stopped if it hangs
+    )
+    try:
+        assert process.stdout.readline().strip() == "ready"
+        out, err = process.communicate(timeout=30)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+    if where == "process":
+        assert process.returncode == -signal.SIGTERM, err
+    else:
+        assert (process.returncode, out.strip()) == (0, f"child {-signal.SIGTERM}"), err
     assert [s.name for s in otlp.spans()] == ["before-sigterm"]
 
 
