@@ -120,7 +120,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("prometheus_host", "OTEL_EXPORTER_PROMETHEUS_HOST", TEXT, None, "Host the Prometheus `/metrics` endpoint binds (SDK default `localhost`)."),
     Setting("prometheus_port", "OTEL_EXPORTER_PROMETHEUS_PORT", integer(0, 65535), None, "Port of the Prometheus `/metrics` endpoint (SDK default 9464)."),
     Setting("sdk_internal_metrics", "OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED", BOOLEAN, False, "SDK self-metrics (opt-in: a counter update per span and log record): spans started/live, items processed, queue sizes, exporter outcomes. Drops and failed exports are counted either way, at no per-item cost, in `otel_trading.export.dropped` / `otel_trading.export.failed`."),
-    Setting("resource_detectors", "OTEL_EXPERIMENTAL_RESOURCE_DETECTORS", entry_point_names("opentelemetry_resource_detector"), ("otel", "host", "os", "process"), "Resource detectors: host name, OS, process id/runtime/command line (SDK default `otel` only)."),
+    Setting("resource_detectors", "OTEL_EXPERIMENTAL_RESOURCE_DETECTORS", entry_point_names("opentelemetry_resource_detector"), ("host", "os", "process", "otel"), "Resource detectors, merged in this order (a later one wins): host name, OS, process id/runtime, then `otel` (OTEL_RESOURCE_ATTRIBUTES, OTEL_SERVICE_NAME) so your own values win (SDK default `otel` only)."),
     # --- resource (lead) ---
     Setting("desk", "OTEL_TRADING_DESK", TEXT, "", "Resource attribute `trading.desk`."),
     Setting("strategy_set", "OTEL_TRADING_STRATEGY_SET", TEXT, "", "Resource attribute `trading.strategy_set`: the strategies this process runs."),

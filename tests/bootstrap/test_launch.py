@@ -24,7 +24,7 @@ def test_unchanged_app_exports_all_three_signals_with_the_distro_resource(otlp, 
     env = otlp_env(
         otlp,
         protocol,
-        OTEL_RESOURCE_ATTRIBUTES="service.version=1.2.3,deployment.environment.name=paper",
+        OTEL_RESOURCE_ATTRIBUTES="service.version=1.2.3,deployment.environment.name=paper,host.name=desk-7",
         OTEL_TRADING_DESK="fx-options",
         OTEL_TRADING_STRATEGY_SET="momentum",
         OTEL_TRADING_VENUE="ibkr",
@@ -45,7 +45,8 @@ def test_unchanged_app_exports_all_three_signals_with_the_distro_resource(otlp, 
         assert resource["trading.strategy_set"] == "momentum"
         assert resource["trading.venue"] == "ibkr"
         assert resource["trading.account.alias"] == "paper-1"
-        assert "host.name" in resource and "process.pid" in resource
+        assert resource["host.name"] == "desk-7"  # OTEL_RESOURCE_ATTRIBUTES wins over the host detector
+        assert "os.type" in resource and "process.pid" in resource
     assert span.name == "submit-order"
     bodies = {str(log.body) for log in otlp.logs()}
     assert "order sent 7" in bodies and "order acked" in bodies

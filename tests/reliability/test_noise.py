@@ -56,7 +56,7 @@ def test_an_unknown_resource_detector_is_one_line_not_a_traceback():
     assert result.returncode == 0
     assert result.stderr.splitlines() == [
         "otel-trading: OTEL_EXPERIMENTAL_RESOURCE_DETECTORS='otel,nope' is invalid: accepted a comma-separated list of: "
-        "host, os, otel, process, service_instance; using default otel,host,os,process"
+        "host, os, otel, process, service_instance; using default host,os,process,otel"
     ]
 
 
