@@ -30,6 +30,7 @@ callbacks.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import signal
 import socket
@@ -104,16 +105,14 @@ class _Wake:
         threading.Thread(target=self._run, args=(reader, *wake), name="otel-trading-sigterm", daemon=True).start()
 
     def _run(self, reader: socket.socket, main: int, poke: int) -> None:
-        while True:
-            handled = self.handled
-            try:
+        with contextlib.suppress(Exception):  # a daemon thread may meet torn-down modules at interpreter exit
+            while True:
+                handled = self.handled
                 woken_by = reader.recv(64)
-            except OSError:
-                return
-            if not woken_by:
-                return
-            if signal.SIGTERM in woken_by:
-                self._poke_until_handled(handled, main, poke)
+                if not woken_by:
+                    return
+                if signal.SIGTERM in woken_by:
+                    self._poke_until_handled(handled, main, poke)
 
     def _poke_until_handled(self, handled: int, main: int, poke: int) -> None:
         for _ in range(_WAKE_TRIES):

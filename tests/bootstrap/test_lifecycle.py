@@ -102,6 +102,33 @@ def test_sigterm_ends_a_process_whose_main_thread_is_blocked_in_c(otlp, where):
     assert [s.name for s in otlp.spans()] == ["before-sigterm"]
 
 
+def test_an_asyncio_apps_own_sigterm_handling_keeps_working_when_it_configures_us_later(otlp):
+    # asyncio's loop learns of a signal through the wake-up fd it set; configure() must not take it
+    app = """
+import asyncio, signal, sys
+async def main():
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    import otel_trading
+    otel_trading.configure()
+    print("ready", flush=True)
+    await stop.wait()
+    print("stopped gracefully", flush=True)
+asyncio.run(main())
+"""
+    process = subprocess.Popen(
+        [sys.executable, "-c", app], env=otlp_env(otlp, **SLOW_EXPORT), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert process.stdout.readline().strip() == "ready"
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+        process.communicate()
+    assert (process.returncode, out.strip()) == (0, "stopped gracefully"), err
+
+
 def test_sigterm_runs_the_apps_own_handler_after_flushing(otlp):
     app = """
 import signal, sys, time
