@@ -40,6 +40,8 @@ import time
 import weakref
 from collections.abc import Callable
 
+from otel_trading.report import report
+
 _registered: list[weakref.ref] = []  # telemetry already known to multiprocessing (inherited by children)
 _POKE = getattr(signal, "SIGRTMAX", None)  # a real-time signal apps leave alone; its handler does nothing
 _WAKE_PERIOD = 0.1
@@ -141,7 +143,11 @@ def _on_sigterm(telemetry, previous):
         _wake.handled += 1
         if telemetry.shutting_down_here():
             return  # the process is already ending: the interrupted exit flush finishes, the exit goes on
-        telemetry.shutdown()
+        try:
+            telemetry.shutdown()
+        except Exception as exc:  # raised here, it would surface in whatever the app was doing
+            with contextlib.suppress(Exception):
+                report(f"the flush on SIGTERM failed ({exc!r}): what was still buffered is lost")
         if callable(previous):
             previous(signum, frame)
         elif previous != signal.SIG_IGN:

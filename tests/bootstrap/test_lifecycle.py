@@ -129,6 +129,33 @@ asyncio.run(main())
     assert (process.returncode, out.strip()) == (0, "stopped gracefully"), err
 
 
+def test_sigterm_still_ends_the_process_when_the_flush_itself_fails(otlp):
+    # the handler runs wherever the main thread was; an error in its flush (here: no thread can be
+    # started; in life also a reentrant write to a stderr the main thread was writing) must not
+    # escape into the app's code and leave the process running
+    app = """
+import time
+import otel_trading.bootstrap.configure as configure
+from opentelemetry import trace
+def broken(*args):
+    raise RuntimeError("can't start new thread")
+configure._bounded = broken
+with trace.get_tracer("bot").start_as_current_span("before-sigterm"):
+    pass
+print("ready", flush=True)
+time.sleep(60)
+"""
+    process = sigterm_when_ready(app, otlp_env(otlp, **SLOW_EXPORT))
+    try:
+        _, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+        process.communicate()
+    assert process.returncode == -signal.SIGTERM, err[-2000:]
+    assert "Traceback" not in err  # nothing escaped into the app's code
+    assert "the flush on SIGTERM failed (RuntimeError(\"can't start new thread\")): what was still buffered is lost" in err
+
+
 def test_sigterm_runs_the_apps_own_handler_after_flushing(otlp):
     app = """
 import signal, sys, time
