@@ -10,6 +10,12 @@ Forked children restart their export threads (the SDK does that itself) and,
 since multiprocessing children leave through ``os._exit`` without atexit,
 flush through multiprocessing's own finalizers.
 
+``multiprocessing`` is not imported for this: once it is, every stdlib
+``LogRecord`` asks it for the process name (~2% of a log line). An app that
+forks multiprocessing children has imported it before the fork; the fork hook
+then registers with it in the child, before the child runs its after-fork
+callbacks.
+
 CPython runs a Python signal handler in the main thread only, between bytecodes.
 A SIGTERM that lands on another thread, or just before the main thread blocks
 in a lock (a pool worker going back to its task queue while the pool
@@ -19,12 +25,6 @@ have ended the process, with ours it waits for the main thread to wake, and
 signal wake-up fd: a SIGTERM the handler has not taken within 0.1 s is followed
 by a no-op real-time signal to the main thread, which breaks its wait, and
 CPython runs the pending handler.
-
-``multiprocessing`` is not imported for this: once it is, every stdlib
-``LogRecord`` asks it for the process name (~2% of a log line). An app that
-forks multiprocessing children has imported it before the fork; the fork hook
-then registers with it in the child, before the child runs its after-fork
-callbacks.
 """
 
 from __future__ import annotations
@@ -145,7 +145,7 @@ def _on_sigterm(telemetry, previous):
             return  # the process is already ending: the interrupted exit flush finishes, the exit goes on
         try:
             telemetry.shutdown()
-        except Exception as exc:  # raised here, it would surface in whatever the app was doing
+        except Exception as exc:  # noqa: BLE001 - raised here, it would surface in whatever the app was doing
             with contextlib.suppress(Exception):
                 report(f"the flush on SIGTERM failed ({exc!r}): what was still buffered is lost")
         if callable(previous):
